@@ -1,0 +1,41 @@
+"""The `egov` command: validate, plan, bring up, verify and take down stacks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from egov.model import Stack, StackError, load_stack
+from egov.paths import project_root
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Infrastructure as code for the data centre of the City of Bengkulu.")
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def load_or_exit(stack: str, root: Path | None = None) -> Stack:
+    """Load the stack; on bad input print every problem and exit 2 before touching anything."""
+    try:
+        return load_stack(root or project_root(), stack)
+    except StackError as exc:
+        err_console.print(f"[bold red]error:[/] stack {stack!r} is not valid", highlight=False)
+        err_console.print(exc.render(), highlight=False, markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@app.command()
+def validate(stack: str = typer.Argument(..., help="stack name: stacks/Pulumi.<stack>.yaml")):
+    """Check a stack file and print what it describes."""
+    s = load_or_exit(stack)
+    console.print(f"[green]ok[/]: {s.file}: {len(s.zones)} zones, {len(s.nodes)} nodes, "
+                  f"{len(s.services)} services on {len(s.docker_hosts)} Docker host(s)")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

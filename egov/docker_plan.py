@@ -1,0 +1,157 @@
+"""What a stack is made of on Docker: networks, volumes, images and containers.
+
+Computed once from the stack model and consumed by both projections that create Docker
+objects: the Pulumi program (`infra/`) and the lab provisioner (`roles/lab_docker`).
+The parity test compares what each of them makes against this same plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from egov import images
+from egov.model import LABEL_NODE, LABEL_ROLE, LABEL_ZONE, Stack, memory_bytes
+
+# systemd as PID 1 in an unprivileged container (cgroup v1 host): see the design brief.
+SYSTEMD_TMPFS = ("/run", "/run/lock")
+CGROUP_MOUNT = "/sys/fs/cgroup"
+STOP_SIGNAL = "SIGRTMIN+3"
+RESTART_POLICY = "unless-stopped"
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    zone: str
+    docker_host: str
+    driver: str
+    subnet: str
+    gateway: str
+    internal: bool
+    labels: dict[str, str]
+    # macvlan only: the VLAN sub-interface the zone lives on
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    name: str
+    node: str
+    docker_host: str
+    mount_path: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    tag: str
+    docker_host: str
+    base_image: str
+    context: str
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    network: str
+    address: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    host_ip: str
+    host_port: int
+    container_port: int
+    protocol: str
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    node: str
+    docker_host: str
+    hostname: str
+    domainname: str
+    image: str
+    endpoints: tuple[EndpointSpec, ...]
+    ports: tuple[PortSpec, ...]
+    volumes: tuple[tuple[str, str], ...]  # (volume name, mount path)
+    env: dict[str, str]
+    labels: dict[str, str]
+    memory: int
+    cpus: float
+    tmpfs: tuple[str, ...] = SYSTEMD_TMPFS
+    binds: tuple[str, ...] = (f"{CGROUP_MOUNT}:{CGROUP_MOUNT}:ro",)
+    restart_policy: str = RESTART_POLICY
+    stop_signal: str = STOP_SIGNAL
+    privileged: bool = False
+
+
+@dataclass(frozen=True)
+class DockerPlan:
+    stack: str
+    networks: tuple[NetworkSpec, ...]
+    volumes: tuple[VolumeSpec, ...]
+    images: tuple[ImageSpec, ...]
+    containers: tuple[ContainerSpec, ...]
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
+    """The Docker objects of a stack. `admin_keys` are the administrators' public keys the
+    nodes accept at first boot (the model's, or the lab's key generated on the machine)."""
+    d = stack.derived
+    node_image = images.node_image(root)
+    used_hosts = {stack.docker_host(n).name for n in stack.nodes}
+
+    networks = []
+    for host in stack.docker_hosts:
+        if host.name not in used_hosts:
+            continue
+        zones_here = {a.zone for n in stack.nodes if stack.docker_host(n).name == host.name
+                      for a in d.attachments[n.name]}
+        for zone in stack.zones:
+            if zone.name not in zones_here:
+                continue
+            networks.append(NetworkSpec(
+                name=stack.network_name(zone), zone=zone.name, docker_host=host.name,
+                driver=host.network_driver, subnet=str(zone.subnet),
+                gateway=str(zone.subnet.network_address + 1), internal=not zone.egress,
+                labels=stack.labels(zone=zone.name),
+                parent=f"{host.parent_interface}.{zone.vlan}" if host.network_driver == "macvlan"
+                else None,
+            ))
+
+    volumes, containers = [], []
+    for node in stack.nodes:
+        host = stack.docker_host(node).name
+        for vol, path in sorted(node.volumes.items()):
+            volumes.append(VolumeSpec(stack.volume_name(node, vol), node.name, host, path,
+                                      stack.labels(node=node.name)))
+        containers.append(ContainerSpec(
+            name=stack.container_name(node), node=node.name, docker_host=host,
+            hostname=node.name, domainname=stack.domain, image=node_image.tag,
+            endpoints=tuple(
+                EndpointSpec(a.network, a.address,
+                             (node.name, stack.fqdn(node)) if a.zone == node.zone else ())
+                for a in d.attachments[node.name]),
+            ports=tuple(PortSpec(p.host_ip, p.host_port, p.container_port, p.protocol)
+                        for p in d.published[node.name]),
+            volumes=tuple((stack.volume_name(node, vol), path)
+                          for vol, path in sorted(node.volumes.items())),
+            env={"EGOV_ADMIN_USER": stack.access.admin_user,
+                 "EGOV_ADMIN_KEYS": "\n".join(admin_keys)},
+            labels={**stack.labels(), LABEL_NODE: node.name, LABEL_ZONE: node.zone,
+                    LABEL_ROLE: ",".join(r.value for r in node.roles)},
+            memory=memory_bytes(node.memory), cpus=node.cpus,
+        ))
+
+    image_specs = tuple(
+        ImageSpec(node_image.tag, host, images.base_image(root), str(node_image.context))
+        for host in sorted(used_hosts))
+    return DockerPlan(stack.name, tuple(networks), tuple(volumes), image_specs,
+                      tuple(containers), stack.labels())

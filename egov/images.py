@@ -1,0 +1,121 @@
+"""Node images: the debootstrap base image and the node images built on it.
+
+The base image is Debian bookworm made with debootstrap and `docker import` (no registry
+can be reached); its tag is the hash of its recipe, so it is rebuilt only when the recipe
+changes. Node images are rendered from `templates/node/` and tagged by the hash of their
+build context; the Pulumi program and the lab provisioner both build them from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from egov.model import LABEL_PREFIX
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+BASE_PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "sudo",
+    "ca-certificates", "iproute2", "procps", "netbase", "less",
+)
+BASE_REPOSITORY = "egov-base"
+NODE_REPOSITORY = "egov-node"
+IMAGE_LABEL = f"{LABEL_PREFIX}.image"
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()[:12]
+
+
+def base_recipe(root: Path) -> tuple[str, bytes]:
+    script = (root / "templates" / "base" / "finish-rootfs.sh").read_bytes()
+    recipe = f"{SUITE} {MIRROR} {' '.join(BASE_PACKAGES)}".encode()
+    return f"{BASE_REPOSITORY}:{SUITE}-{_digest(recipe, script)}", script
+
+
+def base_image(root: Path) -> str:
+    return base_recipe(root)[0]
+
+
+@dataclass(frozen=True)
+class NodeImage:
+    """A node image: its tag and the build context it is made from."""
+
+    tag: str
+    context: Path
+    files: dict[str, bytes]
+
+
+def node_image(root: Path, packages: tuple[str, ...] = ()) -> NodeImage:
+    """Render the node image's build context (not yet written) and its content tag."""
+    folder = root / "templates" / "node"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    files = {
+        "Dockerfile": env.get_template("Dockerfile.j2").render(
+            base_image=base_image(root), packages=sorted(packages), image_label=IMAGE_LABEL
+        ).encode(),
+    }
+    for path in sorted((folder / "files").iterdir()):
+        files[path.name] = path.read_bytes()
+    digest = _digest(*(name.encode() + b"\0" + files[name] for name in sorted(files)))
+    return NodeImage(f"{NODE_REPOSITORY}:{digest}", root / "build" / "images" / digest, files)
+
+
+def write_context(image: NodeImage) -> Path:
+    """Write the build context once; identical content gives the identical folder."""
+    if not (image.context / ".complete").exists():
+        image.context.mkdir(parents=True, exist_ok=True)
+        for name, content in image.files.items():
+            (image.context / name).write_bytes(content)
+        (image.context / ".complete").touch()
+    return image.context
+
+
+def image_exists(tag: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
+
+
+def build_base_image(root: Path, log=print) -> str:
+    """debootstrap + docker import, unless the image of this recipe is already there."""
+    tag, script = base_recipe(root)
+    if image_exists(tag):
+        return tag
+    if shutil.which("debootstrap") is None:
+        raise RuntimeError("debootstrap is not installed: run ./scripts/setup first")
+    work = Path(tempfile.mkdtemp(prefix="egov-rootfs-", dir="/var/tmp"))
+    rootfs = work / "rootfs"
+    try:
+        log(f"debootstrap {SUITE} into {rootfs} (a few minutes)")
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
+             SUITE, str(rootfs), MIRROR],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        (rootfs / "finish-rootfs.sh").write_bytes(script)
+        subprocess.run(["chroot", str(rootfs), "/bin/sh", "/finish-rootfs.sh"], check=True)
+        (rootfs / "finish-rootfs.sh").unlink()
+        log(f"docker import as {tag}")
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."],
+                               stdout=subprocess.PIPE)
+        subprocess.run(
+            ["docker", "import", "--change", 'CMD ["/sbin/init"]',
+             "--change", f"LABEL {IMAGE_LABEL}=base", "-", tag],
+            stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL,
+        )
+        if tar.wait() != 0:
+            raise RuntimeError("tar of the root file system failed")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return tag

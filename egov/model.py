@@ -1,0 +1,660 @@
+"""The stack model: one typed description of a stack, validated once.
+
+A stack file is Pulumi's own per-stack config (`stacks/Pulumi.<stack>.yaml`); its
+`egov-dc:*` keys are read here into :class:`Stack`. Field-level checks are pydantic's;
+rules across fields are checked in :func:`_check_rules`; every derived fact (addresses,
+network attachments, the reachability matrix, published ports, the SSH path) is computed
+once in :func:`_derive` and read by the Pulumi program, the lab provisioner, the
+inventory and the tests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+from pydantic.alias_generators import to_camel
+
+PROJECT = "egov-dc"
+LABEL_PREFIX = "id.go.bengkulukota.egov"
+LABEL_STACK = f"{LABEL_PREFIX}.stack"
+LABEL_NODE = f"{LABEL_PREFIX}.node"
+LABEL_ZONE = f"{LABEL_PREFIX}.zone"
+LABEL_ROLE = f"{LABEL_PREFIX}.roles"
+
+DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
+DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+MEMORY = re.compile(r"^(\d+)([kmg])$")
+# Home addresses are handed out from here upwards; .1 is the zone's router.
+FIRST_AUTO_HOST = 10
+
+
+class StackError(Exception):
+    """A stack file that cannot be used: every problem, each with its field path and fix."""
+
+    def __init__(self, file: Path | str, problems: list[Problem]):
+        self.file = str(file)
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = []
+        for p in self.problems:
+            lines.append(f"{self.file}: {p.path}: {p.message}")
+            lines.append(f"  fix: {p.fix}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    fix: str
+
+
+class Purpose(StrEnum):
+    """What a zone is for; roles may only run in the zone their purpose allows."""
+
+    management = "management"
+    dmz = "dmz"
+    application = "application"
+    data = "data"
+    identity = "identity"
+
+
+class Role(StrEnum):
+    bastion = "bastion"
+    gateway = "gateway"
+    app = "app"
+    database = "database"
+    directory = "directory"
+    identity = "identity"
+    monitoring = "monitoring"
+    logging = "logging"
+    backup = "backup"
+    dns = "dns"
+    pki = "pki"
+    package_cache = "package_cache"
+
+
+ROLE_PURPOSE: dict[Role, Purpose] = {
+    Role.bastion: Purpose.management,
+    Role.monitoring: Purpose.management,
+    Role.logging: Purpose.management,
+    Role.backup: Purpose.management,
+    Role.dns: Purpose.management,
+    Role.pki: Purpose.management,
+    Role.package_cache: Purpose.management,
+    Role.gateway: Purpose.dmz,
+    Role.app: Purpose.application,
+    Role.database: Purpose.data,
+    Role.directory: Purpose.identity,
+    Role.identity: Purpose.identity,
+}
+
+
+class Relation(StrEnum):
+    G2C = "G2C"
+    G2B = "G2B"
+    G2G = "G2G"
+    G2E = "G2E"
+
+
+class Environment(StrEnum):
+    lab = "lab"
+    staging = "staging"
+    prod = "prod"
+
+
+def _dns_label(value: str) -> str:
+    if not DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-safe name "
+            "(lower-case letters, digits and '-', starting with a letter, at most 32 characters)"
+        )
+    return value
+
+
+def _memory(value: str) -> str:
+    if not MEMORY.match(str(value)):
+        raise ValueError(f"{value!r} is not a memory size like 512m or 2g")
+    return str(value)
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Name = Annotated[str, AfterValidator(_dns_label)]
+MemorySize = Annotated[str, AfterValidator(_memory)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+ZoneRefs = Annotated[list[Name], BeforeValidator(_as_list), Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class SecureValue(_Model):
+    """A Pulumi secret as it stands in a stack file: `{secure: v1:...}`."""
+
+    secure: Annotated[str, Field(pattern=r"^v1:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$")]
+
+
+class DockerHost(_Model):
+    name: Name
+    url: Annotated[str, Field(pattern=r"^(unix:///\S+|ssh://\S+|tcp://\S+)$")]
+    # Where published ports (bastion SSH, gateway HTTP/S) are bound on this host.
+    public_address: ipaddress.IPv4Address
+    network_driver: Literal["bridge", "macvlan"] = "bridge"
+    # For macvlan: the trunk interface; a zone's network is its VLAN on it.
+    parent_interface: str | None = None
+
+
+class Zone(_Model):
+    name: Name
+    subnet: ipaddress.IPv4Network
+    purpose: Purpose
+    description: str
+    # Zones without egress are Docker `internal` networks: no route to the outside.
+    egress: bool = False
+    vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
+
+
+class Flow(_Model):
+    source: ZoneRefs = Field(alias="from")
+    to: ZoneRefs
+    ports: Annotated[list[Port], Field(min_length=1)]
+    protocol: Literal["tcp", "udp"] = "tcp"
+    purpose: str
+
+
+class Node(_Model):
+    name: Name
+    zone: Name
+    address: Literal["auto"] | ipaddress.IPv4Address = "auto"
+    roles: Annotated[list[Role], Field(min_length=1)]
+    host: Name | None = None
+    memory: MemorySize = "512m"
+    cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
+    # Named volumes for the node's stateful data: volume name -> mount path.
+    volumes: dict[Name, Annotated[str, Field(pattern=r"^/[^\s:]*$")]] = {}
+
+
+class Access(_Model):
+    admin_user: Name = "sysadmin"
+    # Host port of the bastion's SSH on its Docker host's public address.
+    bastion_port: Port = 2222
+    # Public keys of real administrators; lab stacks generate a key on the machine.
+    admin_keys: list[Annotated[str, Field(pattern=r"^ssh-(ed25519|rsa) \S+( .*)?$")]] = []
+
+
+class Gateway(_Model):
+    http_port: Port = 80
+    https_port: Port = 443
+
+
+class Service(_Model):
+    name: Name
+    title: str
+    agency: str
+    relation: Relation
+    nodes: Annotated[list[Name], Field(min_length=1)]
+    hostname: str | None = None
+    port: Annotated[int, Field(ge=1024, le=65535)]
+    health_path: Annotated[str, Field(pattern=r"^/\S*$")] = "/healthz"
+    database: bool = True
+    backup_schedule: str = "daily"
+    artifact: str
+
+
+class Stack(_Model):
+    """One environment of the data centre, as its stack file describes it."""
+
+    name: Name
+    file: str
+    environment: Environment
+    domain: Annotated[str, Field(pattern=DOMAIN.pattern)]
+    docker_hosts: Annotated[list[DockerHost], Field(min_length=1)]
+    zones: Annotated[list[Zone], Field(min_length=1)]
+    flows: list[Flow] = []
+    nodes: Annotated[list[Node], Field(min_length=1)]
+    access: Access = Access()
+    gateway: Gateway = Gateway()
+    services: list[Service] = []
+    secrets: dict[str, SecureValue | str] = {}
+
+    # ---- derived facts, computed once -------------------------------------------------
+
+    @cached_property
+    def derived(self) -> Derived:
+        return _derive(self)
+
+    def zone(self, name: str) -> Zone:
+        return next(z for z in self.zones if z.name == name)
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+    def docker_host(self, node: Node) -> DockerHost:
+        return next(h for h in self.docker_hosts if h.name == (node.host or self.docker_hosts[0].name))
+
+    @property
+    def bastion(self) -> Node:
+        return next(n for n in self.nodes if Role.bastion in n.roles)
+
+    @property
+    def management_zone(self) -> Zone:
+        return self.zone(self.bastion.zone)
+
+    def nodes_with(self, role: Role) -> list[Node]:
+        return [n for n in self.nodes if role in n.roles]
+
+    def container_name(self, node: Node | str) -> str:
+        return f"{self.name}-{node if isinstance(node, str) else node.name}"
+
+    def network_name(self, zone: Zone | str) -> str:
+        return f"{self.name}-{zone if isinstance(zone, str) else zone.name}"
+
+    def volume_name(self, node: Node, volume: str) -> str:
+        return f"{self.name}-{node.name}-{volume}"
+
+    def fqdn(self, node: Node | str) -> str:
+        return f"{node if isinstance(node, str) else node.name}.{self.domain}"
+
+    def labels(self, **extra: str) -> dict[str, str]:
+        return {LABEL_STACK: self.name, **{f"{LABEL_PREFIX}.{k}": v for k, v in extra.items()}}
+
+    def ssh_endpoint(self, node: Node | str) -> tuple[str, int]:
+        """Where SSH to the node is opened: the bastion's published port, or the node's
+        home address as the bastion reaches it (every other node is reached through it)."""
+        node = self.node(node) if isinstance(node, str) else node
+        if Role.bastion in node.roles:
+            return str(self.docker_host(node).public_address), self.access.bastion_port
+        return self.derived.address[node.name], 22
+
+    def ssh_path(self, node: Node | str) -> list[str]:
+        """The hops from the control machine to the node, by node name."""
+        name = node if isinstance(node, str) else node.name
+        return [name] if name == self.bastion.name else [self.bastion.name, name]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    zone: str
+    network: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Published:
+    host_ip: str
+    host_port: int
+    container_port: int
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True)
+class Allowed:
+    port: int
+    protocol: str
+    purpose: str
+
+
+@dataclass
+class Derived:
+    """Facts computed from the stack once; nothing here is typed in a stack file."""
+
+    address: dict[str, str] = field(default_factory=dict)
+    attachments: dict[str, list[Attachment]] = field(default_factory=dict)
+    published: dict[str, list[Published]] = field(default_factory=dict)
+    # matrix[from_zone][to_zone] = the ports a node of from_zone may open in to_zone
+    matrix: dict[str, dict[str, list[Allowed]]] = field(default_factory=dict)
+
+
+# ---- loading ----------------------------------------------------------------------------
+
+
+def stack_file(root: Path, name: str) -> Path:
+    return root / "stacks" / f"Pulumi.{name}.yaml"
+
+
+def load_stack(root: Path, name: str) -> Stack:
+    """Read and validate `stacks/Pulumi.<name>.yaml`; raise StackError naming every problem."""
+    path = stack_file(root, name)
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
+    if not DNS_LABEL.match(name):
+        raise StackError(shown, [Problem("(stack name)", f"{name!r} is not a DNS-safe stack name",
+                                         "use lower-case letters, digits and '-'")])
+    if not path.is_file():
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+                       for p in (root / "stacks").glob("Pulumi.*.yaml"))
+        raise StackError(shown, [Problem("(file)", "no such stack file",
+                                         f"use one of the stacks {', '.join(known) or '(none)'}, "
+                                         f"or create {shown}")])
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
+        raise StackError(shown, [Problem(where, f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                                         "correct the YAML syntax at that place")]) from None
+    return parse_stack(document, name=name, file=str(shown))
+
+
+def parse_stack(document: Any, *, name: str, file: str) -> Stack:
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise StackError(file, [Problem("config", "the file has no 'config:' mapping",
+                                        "a stack file is Pulumi stack config: put the "
+                                        f"'{PROJECT}:*' keys under 'config:'")])
+    config: dict[str, Any] = {}
+    problems = []
+    for key, value in document["config"].items():
+        project, _, short = str(key).partition(":")
+        if project != PROJECT or not short:
+            problems.append(Problem(f"config.{key}", "key outside the project's namespace",
+                                    f"write it as '{PROJECT}:<key>'"))
+            continue
+        config[short] = value
+    if problems:
+        raise StackError(file, problems)
+    try:
+        stack = Stack.model_validate({**config, "name": name, "file": file})
+    except ValidationError as exc:
+        raise StackError(file, [_problem_from_pydantic(e) for e in exc.errors()]) from None
+    problems = _check_rules(stack)
+    if problems:
+        raise StackError(file, problems)
+    stack.derived  # noqa: B018 - derive now so that a stack that loads is a stack that works
+    return stack
+
+
+_FIX_BY_TYPE = {
+    "missing": "add this field",
+    "extra_forbidden": "remove this field or correct its spelling",
+    "enum": "use one of the listed values",
+    "literal_error": "use one of the listed values",
+    "ip_v4_address": "write an IPv4 address such as 10.0.0.10, or 'auto'",
+    "ip_v4_network": "write the subnet in CIDR form such as 10.0.3.0/24 (host bits zero)",
+    "string_pattern_mismatch": "write a value of the documented form",
+    "too_short": "give at least one entry",
+    "int_parsing": "write a whole number",
+    "greater_than_equal": "use a larger number",
+    "less_than_equal": "use a smaller number",
+    "greater_than": "use a larger number",
+    "bool_parsing": "write true or false",
+    "list_type": "write a list",
+    "model_type": "write a mapping of fields",
+    "dict_type": "write a mapping",
+    "string_type": "write a text value",
+}
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not out:
+            out = f"{PROJECT}:{part}"
+        else:
+            out += f".{part}"
+    return out or PROJECT
+
+
+def _problem_from_pydantic(err: dict[str, Any]) -> Problem:
+    # Drop union branch names (e.g. 'literal['auto']', 'function-after[...]') from the path.
+    loc = tuple(p for p in err["loc"] if isinstance(p, int) or not re.match(r"^[a-z_-]+\[", str(p)))
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = f"unknown field {loc[-1]!r}"
+    fix = _FIX_BY_TYPE.get(err["type"], "correct this value")
+    if err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "domain":
+        fix = "write a lower-case DNS domain such as lab.bengkulukota.go.id"
+    if err["type"] == "value_error" and "DNS-safe" in message:
+        fix = "rename it: lower-case letters, digits and '-', starting with a letter"
+    elif err["type"] == "value_error" and "memory size" in message:
+        fix = "write the limit as a number followed by k, m or g"
+    return Problem(_path(loc), message, fix)
+
+
+# ---- rules across fields ----------------------------------------------------------------
+
+
+def _duplicates(values: list[str]) -> set[str]:
+    seen: set[str] = set()
+    return {v for v in values if v in seen or seen.add(v)}  # type: ignore[func-returns-value]
+
+
+def _check_rules(s: Stack) -> list[Problem]:
+    p: list[Problem] = []
+    add = lambda path, msg, fix: p.append(Problem(f"{PROJECT}:{path}", msg, fix))  # noqa: E731
+
+    for kind, items in (("dockerHosts", s.docker_hosts), ("zones", s.zones),
+                        ("nodes", s.nodes), ("services", s.services)):
+        dup = _duplicates([i.name for i in items])
+        for i, item in enumerate(items):
+            if item.name in dup:
+                add(f"{kind}[{i}].name", f"name {item.name!r} is used more than once",
+                    "give every entry a unique name")
+                dup.discard(item.name)
+    clash = {n.name for n in s.nodes} & {v.name for v in s.services}
+    for i, svc in enumerate(s.services):
+        if svc.name in clash:
+            add(f"services[{i}].name", f"{svc.name!r} is also a node name; both become host "
+                f"names in {s.domain}", "rename the service or the node")
+
+    for i, h in enumerate(s.docker_hosts):
+        if h.network_driver == "macvlan" and not h.parent_interface:
+            add(f"dockerHosts[{i}].parentInterface", "macvlan networks need a parent interface",
+                "name the trunk interface, e.g. parentInterface: eth1")
+    if any(h.network_driver == "macvlan" for h in s.docker_hosts):
+        for i, z in enumerate(s.zones):
+            if z.vlan is None:
+                add(f"zones[{i}].vlan", f"zone {z.name!r} has no VLAN but the Docker hosts use "
+                    "macvlan", "give every zone its VLAN id")
+
+    zones = {z.name: z for z in s.zones}
+    for i, a in enumerate(s.zones):
+        if a.subnet.prefixlen > 28:
+            add(f"zones[{i}].subnet", f"{a.subnet} is too small for a zone", "use a /28 or larger")
+        for b in s.zones[:i]:
+            if a.subnet.overlaps(b.subnet):
+                add(f"zones[{i}].subnet", f"{a.subnet} overlaps zone {b.name!r} ({b.subnet})",
+                    "give every zone a subnet of its own")
+    dup_vlan = _duplicates([str(z.vlan) for z in s.zones if z.vlan is not None])
+    for i, z in enumerate(s.zones):
+        if z.vlan is not None and str(z.vlan) in dup_vlan:
+            add(f"zones[{i}].vlan", f"VLAN {z.vlan} is used by more than one zone",
+                "give every zone a VLAN of its own")
+
+    for i, f in enumerate(s.flows):
+        for side, refs in (("from", f.source), ("to", f.to)):
+            for j, ref in enumerate(refs):
+                if ref not in zones:
+                    add(f"flows[{i}].{side}[{j}]", f"unknown zone {ref!r}",
+                        f"use one of the zones: {', '.join(zones)}")
+
+    hosts = {h.name for h in s.docker_hosts}
+    bastions = [i for i, n in enumerate(s.nodes) if Role.bastion in n.roles]
+    if len(bastions) != 1:
+        where = f"nodes[{bastions[1]}].roles" if len(bastions) > 1 else "nodes"
+        add(where, f"a stack needs exactly one bastion, this one has {len(bastions)}",
+            "give the role 'bastion' to exactly one node")
+    taken: dict[str, str] = {}
+    for i, n in enumerate(s.nodes):
+        zone = zones.get(n.zone)
+        if zone is None:
+            add(f"nodes[{i}].zone", f"node {n.name!r} is in unknown zone {n.zone!r}",
+                f"use one of the zones: {', '.join(zones)}")
+        else:
+            for role in n.roles:
+                want = ROLE_PURPOSE[role]
+                if zone.purpose != want:
+                    add(f"nodes[{i}].roles", f"role {role.value!r} of node {n.name!r} belongs in a "
+                        f"{want.value} zone, but zone {zone.name!r} is for {zone.purpose.value}",
+                        f"move the node to a {want.value} zone or give the role to another node")
+            if n.address != "auto":
+                addr = n.address
+                if addr not in zone.subnet:
+                    add(f"nodes[{i}].address", f"{addr} is outside zone {zone.name!r} "
+                        f"({zone.subnet})", f"choose an address inside {zone.subnet}, or write auto")
+                elif addr in (zone.subnet.network_address, zone.subnet.broadcast_address,
+                              zone.subnet.network_address + 1):
+                    add(f"nodes[{i}].address", f"{addr} is reserved in {zone.subnet} (network, "
+                        "broadcast or the zone's router)", "choose a host address from .2 up, or auto")
+                elif str(addr) in taken:
+                    add(f"nodes[{i}].address", f"{addr} is already the address of node "
+                        f"{taken[str(addr)]!r}", "give every node its own address, or write auto")
+                else:
+                    taken[str(addr)] = n.name
+        if n.host is not None and n.host not in hosts:
+            add(f"nodes[{i}].host", f"unknown Docker host {n.host!r}",
+                f"use one of the dockerHosts: {', '.join(sorted(hosts))}")
+        if len(s.docker_hosts) > 1 and n.host is None:
+            add(f"nodes[{i}].host", f"node {n.name!r} does not say which Docker host runs it",
+                f"set host to one of: {', '.join(sorted(hosts))}")
+    p.extend(_check_published_ports(s))
+
+    nodes = {n.name: n for n in s.nodes}
+    for i, svc in enumerate(s.services):
+        for j, ref in enumerate(svc.nodes):
+            if ref not in nodes:
+                add(f"services[{i}].nodes[{j}]", f"unknown node {ref!r}", "name a node of this stack")
+            elif Role.app not in nodes[ref].roles:
+                add(f"services[{i}].nodes[{j}]", f"node {ref!r} has no 'app' role",
+                    "run services on nodes with the role 'app'")
+    port_users: dict[tuple[str, int], str] = {}
+    for i, svc in enumerate(s.services):
+        for ref in svc.nodes:
+            key = (ref, svc.port)
+            if key in port_users:
+                add(f"services[{i}].port", f"port {svc.port} on node {ref!r} is already used by "
+                    f"service {port_users[key]!r}", "give the service another port")
+            port_users[key] = svc.name
+
+    for key, value in s.secrets.items():
+        if isinstance(value, str):
+            add(f"secrets.{key}", "secret written in clear text",
+                f"encrypt it: pulumi config set --secret --path 'secrets.{key}' -s {s.name}")
+    return p
+
+
+def _check_published_ports(s: Stack) -> list[Problem]:
+    seen: dict[tuple[str, int], str] = {}
+    problems = []
+    for i, n in enumerate(s.nodes):
+        if n.host is not None and n.host not in {h.name for h in s.docker_hosts}:
+            continue
+        for port in _published_ports(s, n):
+            key = (port.host_ip, port.host_port)
+            if key in seen:
+                problems.append(Problem(
+                    f"{PROJECT}:nodes[{i}]",
+                    f"node {n.name!r} would publish {port.host_ip}:{port.host_port}, already "
+                    f"published by node {seen[key]!r}",
+                    "run the two nodes on different Docker hosts, or change the ports in "
+                    "'access' / 'gateway'"))
+            seen[key] = n.name
+    return problems
+
+
+def _published_ports(s: Stack, n: Node) -> list[Published]:
+    ip = str(s.docker_host(n).public_address)
+    out = []
+    if Role.bastion in n.roles:
+        out.append(Published(ip, s.access.bastion_port, 22))
+    if Role.gateway in n.roles:
+        out += [Published(ip, s.gateway.http_port, 80), Published(ip, s.gateway.https_port, 443)]
+    return out
+
+
+# ---- derivation -------------------------------------------------------------------------
+
+
+def _derive(s: Stack) -> Derived:
+    d = Derived()
+    mgmt = s.management_zone.name
+
+    # Home addresses: explicit ones first, then 'auto' from .10 upwards in file order.
+    used: dict[str, set[ipaddress.IPv4Address]] = {z.name: set() for z in s.zones}
+    for n in s.nodes:
+        if n.address != "auto":
+            used[n.zone].add(n.address)
+            d.address[n.name] = str(n.address)
+    for n in s.nodes:
+        if n.address == "auto":
+            zone = s.zone(n.zone)
+            addr = next((a for a in zone.subnet.hosts()
+                         if int(a) - int(zone.subnet.network_address) >= FIRST_AUTO_HOST
+                         and a not in used[n.zone]), None)
+            if addr is None:
+                raise StackError(s.file, [Problem(f"{PROJECT}:zones", f"zone {zone.name!r} "
+                                 f"({zone.subnet}) has no free address for node {n.name!r}",
+                                                  "give the zone a larger subnet")])
+            used[n.zone].add(addr)
+            d.address[n.name] = str(addr)
+
+    # Reachability: the declared flows, plus SSH from the bastion's zone to every zone.
+    for z in s.zones:
+        d.matrix[z.name] = {t.name: [] for t in s.zones}
+    for z in s.zones:
+        d.matrix[mgmt][z.name].append(Allowed(22, "tcp", "administration over SSH via the bastion"))
+    for f in s.flows:
+        for src in f.source:
+            for dst in f.to:
+                for port in f.ports:
+                    allowed = Allowed(port, f.protocol, f.purpose)
+                    if allowed not in d.matrix[src][dst]:
+                        d.matrix[src][dst].append(allowed)
+
+    # Attachments: management nodes have a leg in every zone; other nodes join their own
+    # zone and the zones they open connections to (flows into management are served by the
+    # management nodes' leg in the caller's zone).  Extra legs take addresses from the top.
+    top: dict[str, ipaddress.IPv4Address] = {z.name: z.subnet.broadcast_address for z in s.zones}
+    for n in s.nodes:
+        legs = [n.zone]
+        if n.zone == mgmt:
+            legs += [z.name for z in s.zones if z.name != mgmt]
+        else:
+            legs += [t for t, allowed in d.matrix[n.zone].items()
+                     if allowed and t not in (n.zone, mgmt)]
+        d.attachments[n.name] = []
+        for zname in legs:
+            if zname == n.zone:
+                addr = d.address[n.name]
+            else:
+                nxt = top[zname] - 1
+                while nxt in used[zname]:
+                    nxt -= 1
+                if int(nxt) - int(s.zone(zname).subnet.network_address) < FIRST_AUTO_HOST:
+                    raise StackError(s.file, [Problem(f"{PROJECT}:zones", f"zone {zname!r} has no "
+                                     f"free address for the leg of node {n.name!r}",
+                                                      "give the zone a larger subnet")])
+                top[zname] = nxt
+                used[zname].add(nxt)
+                addr = str(nxt)
+            d.attachments[n.name].append(Attachment(zname, s.network_name(zname), addr))
+        d.published[n.name] = _published_ports(s, n)
+    return d
+
+
+def memory_bytes(size: str) -> int:
+    number, unit = MEMORY.match(size).groups()  # type: ignore[union-attr]
+    return int(number) * {"k": 1024, "m": 1024**2, "g": 1024**3}[unit]

@@ -1,0 +1,33 @@
+"""Where things are: the project tree, and the per-stack state kept outside git."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_root() -> Path:
+    """The project tree: $EGOV_ROOT, else the nearest folder upwards holding Pulumi.yaml,
+    else the tree this package was installed from."""
+    if os.environ.get("EGOV_ROOT"):
+        return Path(os.environ["EGOV_ROOT"]).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "Pulumi.yaml").is_file() and (folder / "stacks").is_dir():
+            return folder
+    return PACKAGE_ROOT
+
+
+def state_root() -> Path:
+    """Generated secrets and machine-local state: $EGOV_STATE_DIR, else
+    ~/.local/state/egov. Never inside the project tree."""
+    base = os.environ.get("EGOV_STATE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".local", "state", "egov"
+    )
+    return Path(base)
+
+
+def state_dir(stack: str) -> Path:
+    return state_root() / stack
