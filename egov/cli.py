@@ -19,6 +19,11 @@ err_console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 
 
+@app.callback()
+def _main() -> None:
+    """Infrastructure as code for the data centre of the City of Bengkulu."""
+
+
 def load_or_exit(stack: str, root: Path | None = None) -> Stack:
     """Load the stack; on bad input print every problem and exit 2 before touching anything."""
     try:
