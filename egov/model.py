@@ -349,13 +349,51 @@ def load_stack(root: Path, name: str) -> Stack:
                                          f"use one of the stacks {', '.join(known) or '(none)'}, "
                                          f"or create {shown}")])
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise StackError(shown, [Problem("(file)", f"cannot be read: {exc.strerror}",
+                                         "make the file readable by this user")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StackError(shown, [Problem(_where(raw.decode("utf-8", "replace"),
+                                                len(raw[:exc.start].decode("utf-8", "replace"))),
+                                         "not UTF-8 text", "save the file as UTF-8")]) from None
+    try:
+        document = yaml.load(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        document = _load_slowly(text, shown)
+    return parse_stack(document, name=name, file=str(shown))
+
+
+# libyaml's loader is several times faster; the pure-Python one words errors the same
+# on every machine, so a file libyaml refuses is read again by it.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_slowly(text: str, shown: Path | str) -> Any:
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
-        raise StackError(shown, [Problem(where, f"not valid YAML: {getattr(exc, 'problem', exc)}",
+        if mark:
+            where = _where(text, mark.index)
+        elif isinstance(exc, yaml.reader.ReaderError):
+            where = _where(text, exc.position)
+        else:
+            where = "(document)"
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start:
+            # The opening of the unfinished construct is usually where the mistake is.
+            problem += f" ({context} at {_where(text, start.index)})"
+        raise StackError(shown, [Problem(where, f"not valid YAML: {problem}",
                                          "correct the YAML syntax at that place")]) from None
-    return parse_stack(document, name=name, file=str(shown))
+
+
+def _where(text: str, index: int) -> str:
+    line = text.count("\n", 0, index)
+    return f"line {line + 1}, column {index - (text.rfind(chr(10), 0, index) + 1) + 1}"
 
 
 def parse_stack(document: Any, *, name: str, file: str) -> Stack:
@@ -371,13 +409,17 @@ def parse_stack(document: Any, *, name: str, file: str) -> Stack:
             problems.append(Problem(f"config.{key}", "key outside the project's namespace",
                                     f"write it as '{PROJECT}:<key>'"))
             continue
+        if short in ("name", "file"):
+            problems.append(Problem(f"config.{key}", f"the stack's {short} comes from the "
+                                    "file's name, not from a key", "remove this key"))
+            continue
         config[short] = value
     if problems:
         raise StackError(file, problems)
     try:
         stack = Stack.model_validate({**config, "name": name, "file": file})
     except ValidationError as exc:
-        raise StackError(file, [_problem_from_pydantic(e) for e in exc.errors()]) from None
+        raise StackError(file, _problems_from_pydantic(exc.errors(), name)) from None
     problems = _check_rules(stack)
     if problems:
         raise StackError(file, problems)
@@ -403,6 +445,11 @@ _FIX_BY_TYPE = {
     "model_type": "write a mapping of fields",
     "dict_type": "write a mapping",
     "string_type": "write a text value",
+    "int_type": "write a whole number",
+    "int_from_float": "write a whole number",
+    "float_parsing": "write a number",
+    "float_type": "write a number",
+    "bool_type": "write true or false",
 }
 
 
@@ -418,15 +465,72 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out or PROJECT
 
 
-def _problem_from_pydantic(err: dict[str, Any]) -> Problem:
-    # Drop union branch names (e.g. 'literal['auto']', 'function-after[...]') from the path.
-    loc = tuple(p for p in err["loc"] if isinstance(p, int) or not re.match(r"^[a-z_-]+\[", str(p)))
+# Fields checked by a pattern: what the value should be, and how to write it.
+_PATTERN_FIELDS = {
+    "domain": ("a lower-case DNS domain",
+               "write a lower-case DNS domain such as lab.bengkulukota.go.id"),
+    "url": ("a Docker host URL", "write unix:///var/run/docker.sock, ssh://user@host "
+            "or tcp://host:2376"),
+    "volumes": ("an absolute mount path", "write an absolute path without spaces or ':', "
+                "such as /var/lib/data"),
+    "adminKeys": ("an SSH public key", "paste the whole public key line, starting with "
+                  "ssh-ed25519 or ssh-rsa"),
+    "healthPath": ("a URL path", "write a path starting with '/', such as /healthz"),
+}
+# Union branches pydantic names in an error's location; they are not fields.
+_BRANCH = re.compile(r"^([a-z_-]+\[.*|str|SecureValue)$")
+
+
+def _problems_from_pydantic(errors: list[Any], stack: str) -> list[Problem]:
+    """One problem per field: the errors of a union's branches become a single problem."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for err in errors:
+        parts = [p for p in err["loc"] if p != "[key]"]
+        branch = next((i for i, p in enumerate(parts)
+                       if isinstance(p, str) and _BRANCH.match(p)), None)
+        if branch is None:
+            problem = _problem_from_pydantic(err, tuple(parts))
+        else:
+            problem = _union_problem(err, tuple(parts[:branch]), stack)
+        if problem.path not in seen:
+            seen.add(problem.path)
+            problems.append(problem)
+    return problems
+
+
+def _union_problem(err: dict[str, Any], loc: tuple[Any, ...], stack: str) -> Problem:
+    if len(loc) == 2 and loc[0] == "secrets":
+        return Problem(_path(loc), "not a Pulumi secret",
+                       f"encrypt it: pulumi config set --secret --path 'secrets.{loc[1]}' "
+                       f"-s {stack}")
+    if loc and loc[-1] == "address":
+        return Problem(_path(loc), f"{err['input']!r} is neither an IPv4 address nor 'auto'",
+                       _FIX_BY_TYPE["ip_v4_address"])
+    return _problem_from_pydantic(err, loc)
+
+
+def _problem_from_pydantic(err: dict[str, Any], loc: tuple[Any, ...]) -> Problem:
     message = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    # Name the offending value: "Input should be ..." alone does not say what was found.
+    if message.startswith("Input ") and type(value) in (str, int, float):
+        message = f"{value!r}{message.removeprefix('Input')}"
     if err["type"] == "extra_forbidden":
         message = f"unknown field {loc[-1]!r}"
     fix = _FIX_BY_TYPE.get(err["type"], "correct this value")
-    if err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "domain":
-        fix = "write a lower-case DNS domain such as lab.bengkulukota.go.id"
+    field = next((p for p in reversed(loc) if isinstance(p, str) and p in _PATTERN_FIELDS), None)
+    if err["type"] == "string_pattern_mismatch" and field:
+        what, fix = _PATTERN_FIELDS[field]
+        message = f"{value!r} is not {what}"
+    if err["type"] == "ip_v4_network" and isinstance(value, str):
+        try:
+            net = ipaddress.IPv4Network(value, strict=False)
+        except ValueError:
+            pass
+        else:
+            message = f"{value!r} has host bits set"
+            fix = f"write the network address: {net}"
     if err["type"] == "value_error" and "DNS-safe" in message:
         fix = "rename it: lower-case letters, digits and '-', starting with a letter"
     elif err["type"] == "value_error" and "memory size" in message:
@@ -448,12 +552,12 @@ def _check_rules(s: Stack) -> list[Problem]:
 
     for kind, items in (("dockerHosts", s.docker_hosts), ("zones", s.zones),
                         ("nodes", s.nodes), ("services", s.services)):
-        dup = _duplicates([i.name for i in items])
+        first: dict[str, int] = {}
         for i, item in enumerate(items):
-            if item.name in dup:
-                add(f"{kind}[{i}].name", f"name {item.name!r} is used more than once",
-                    "give every entry a unique name")
-                dup.discard(item.name)
+            if item.name in first:  # the later entry is the one to rename
+                add(f"{kind}[{i}].name", f"name {item.name!r} is already used by "
+                    f"{kind}[{first[item.name]}]", "give every entry a unique name")
+            first.setdefault(item.name, i)
     clash = {n.name for n in s.nodes} & {v.name for v in s.services}
     for i, svc in enumerate(s.services):
         if svc.name in clash:
@@ -470,7 +574,9 @@ def _check_rules(s: Stack) -> list[Problem]:
                 add(f"zones[{i}].vlan", f"zone {z.name!r} has no VLAN but the Docker hosts use "
                     "macvlan", "give every zone its VLAN id")
 
-    zones = {z.name: z for z in s.zones}
+    zones: dict[str, Zone] = {}
+    for z in s.zones:  # the first of two same-named zones is the one references mean
+        zones.setdefault(z.name, z)
     for i, a in enumerate(s.zones):
         if a.subnet.prefixlen > 28:
             add(f"zones[{i}].subnet", f"{a.subnet} is too small for a zone", "use a /28 or larger")
@@ -530,7 +636,8 @@ def _check_rules(s: Stack) -> list[Problem]:
         if len(s.docker_hosts) > 1 and n.host is None:
             add(f"nodes[{i}].host", f"node {n.name!r} does not say which Docker host runs it",
                 f"set host to one of: {', '.join(sorted(hosts))}")
-    p.extend(_check_published_ports(s))
+    if len(bastions) == 1:  # a second bastion's port clash would only repeat the above
+        p.extend(_check_published_ports(s))
 
     nodes = {n.name: n for n in s.nodes}
     for i, svc in enumerate(s.services):
@@ -605,9 +712,10 @@ def _derive(s: Stack) -> Derived:
                          if int(a) - int(zone.subnet.network_address) >= FIRST_AUTO_HOST
                          and a not in used[n.zone]), None)
             if addr is None:
-                raise StackError(s.file, [Problem(f"{PROJECT}:zones", f"zone {zone.name!r} "
-                                 f"({zone.subnet}) has no free address for node {n.name!r}",
-                                                  "give the zone a larger subnet")])
+                raise StackError(s.file, [Problem(
+                    _zone_subnet(s, zone.name),
+                    f"zone {zone.name!r} ({zone.subnet}) has no free address for node {n.name!r}",
+                    "give the zone a larger subnet")])
             used[n.zone].add(addr)
             d.address[n.name] = str(addr)
 
@@ -644,15 +752,20 @@ def _derive(s: Stack) -> Derived:
                 while nxt in used[zname]:
                     nxt -= 1
                 if int(nxt) - int(s.zone(zname).subnet.network_address) < FIRST_AUTO_HOST:
-                    raise StackError(s.file, [Problem(f"{PROJECT}:zones", f"zone {zname!r} has no "
-                                     f"free address for the leg of node {n.name!r}",
-                                                      "give the zone a larger subnet")])
+                    raise StackError(s.file, [Problem(
+                        _zone_subnet(s, zname),
+                        f"zone {zname!r} has no free address for the leg of node {n.name!r}",
+                        "give the zone a larger subnet")])
                 top[zname] = nxt
                 used[zname].add(nxt)
                 addr = str(nxt)
             d.attachments[n.name].append(Attachment(zname, s.network_name(zname), addr))
         d.published[n.name] = _published_ports(s, n)
     return d
+
+
+def _zone_subnet(s: Stack, zone: str) -> str:
+    return f"{PROJECT}:zones[{[z.name for z in s.zones].index(zone)}].subnet"
 
 
 def memory_bytes(size: str) -> int:
