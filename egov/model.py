@@ -461,8 +461,25 @@ def _path(loc: tuple[Any, ...]) -> str:
         elif not out:
             out = f"{PROJECT}:{part}"
         else:
-            out += f".{part}"
+            out += _dot(part)
     return out or PROJECT
+
+
+def _dot(key: Any) -> str:
+    """A mapping key as a path step; odd keys (empty, spaces, control characters) quoted."""
+    return f".{key}" if isinstance(key, str) and re.fullmatch(r"[\w-]+", key, re.ASCII) \
+        else f"[{key!r}]"
+
+
+def _shown(value: Any) -> str:
+    """A value as a stack file's author wrote it, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str | int | float):
+        return repr(value)
+    return "a list" if isinstance(value, list) else "a mapping"
 
 
 # Fields checked by a pattern: what the value should be, and how to write it.
@@ -502,7 +519,7 @@ def _problems_from_pydantic(errors: list[Any], stack: str) -> list[Problem]:
 def _union_problem(err: dict[str, Any], loc: tuple[Any, ...], stack: str) -> Problem:
     if len(loc) == 2 and loc[0] == "secrets":
         return Problem(_path(loc), "not a Pulumi secret",
-                       f"encrypt it: pulumi config set --secret --path 'secrets.{loc[1]}' "
+                       f"encrypt it: pulumi config set --secret --path 'secrets{_dot(loc[1])}' "
                        f"-s {stack}")
     if loc and loc[-1] == "address":
         return Problem(_path(loc), f"{err['input']!r} is neither an IPv4 address nor 'auto'",
@@ -514,8 +531,9 @@ def _problem_from_pydantic(err: dict[str, Any], loc: tuple[Any, ...]) -> Problem
     message = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     # Name the offending value: "Input should be ..." alone does not say what was found.
-    if message.startswith("Input ") and type(value) in (str, int, float):
-        message = f"{value!r}{message.removeprefix('Input')}"
+    if message.startswith("Input "):
+        message = _shown(value) + message.removeprefix("Input")
+    message = re.sub(r" or instance of \w+", "", message)
     if err["type"] == "extra_forbidden":
         message = f"unknown field {loc[-1]!r}"
     fix = _FIX_BY_TYPE.get(err["type"], "correct this value")
@@ -658,8 +676,9 @@ def _check_rules(s: Stack) -> list[Problem]:
 
     for key, value in s.secrets.items():
         if isinstance(value, str):
-            add(f"secrets.{key}", "secret written in clear text",
-                f"encrypt it: pulumi config set --secret --path 'secrets.{key}' -s {s.name}")
+            add(f"secrets{_dot(key)}", "secret written in clear text",
+                f"encrypt it: pulumi config set --secret --path 'secrets{_dot(key)}' "
+                f"-s {s.name}")
     return p
 
 
