@@ -7,6 +7,7 @@ stacks/Pulumi.<file name>.yaml of a project.
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 from pathlib import Path
@@ -68,8 +69,9 @@ def _resolves(document: dict, path: str, missing_ok: bool) -> bool:
         return path.removeprefix("config.") in document["config"]
     head = re.match(r"[^.\[]+", path).group()
     parts: list[str | int] = [head]
-    parts += [int(i) if i else k for k, i in re.findall(r"\.([^.\[]+)|\[(\d+)\]",
-                                                       path[len(head):])]
+    steps = re.findall(r"\.([^.\[]+)|\[(\d+)\]|\[('(?:[^'\\]|\\.)*')\]", path[len(head):])
+    assert "".join(f".{k}" if k else f"[{i or q}]" for k, i, q in steps) == path[len(head):]
+    parts += [k or (int(i) if i else ast.literal_eval(q)) for k, i, q in steps]
     node = document["config"]
     for n, part in enumerate(parts):
         try:
