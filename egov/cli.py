@@ -75,3 +75,100 @@ def plan(stack: str = typer.Argument(..., help="stack name: stacks/Pulumi.<stack
 
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
+
+
+def _lab_or_exit(fn, *args, **kwargs):
+    from egov.lab import LabError
+    try:
+        return fn(*args, **kwargs)
+    except LabError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _print_run(title: str, res) -> None:
+    if res is None:
+        return
+    console.print(f"{title}: {res.changed_count} changed task(s) in {res.seconds:.0f} s "
+                  f"(log: {res.log})", highlight=False)
+    for host, tasks in sorted(res.changed.items()):
+        console.print(f"  {host}: changed: {'; '.join(tasks)}", highlight=False)
+
+
+@app.command()
+def up(stack: str = typer.Argument(..., help="stack name"),
+       verify: bool = typer.Option(True, help="run the testinfra checks after converging")):
+    """Provision, converge and verify a stack (lab: on the local Docker engine)."""
+    from egov import lab
+    root = project_root()
+    s = load_or_exit(stack, root)
+    report = _lab_or_exit(lab.up, s, root, do_verify=verify, log=console.print)
+    _print_run("provision", report.provision)
+    _print_run("converge", report.converge)
+    for step, seconds in report.steps.items():
+        console.print(f"  {seconds:6.1f} s  {step}", highlight=False)
+    if report.verify_ok is False:
+        err_console.print("[bold red]verify failed[/]: see the test output above")
+        raise typer.Exit(1)
+    console.print(f"[green]stack {stack} is up[/]")
+
+
+@app.command()
+def converge(stack: str = typer.Argument(..., help="stack name"),
+             limit: str = typer.Option(None, help="only these nodes (Ansible --limit)")):
+    """Run site.yml on a stack that is already provisioned."""
+    from egov import lab
+    root = project_root()
+    s = load_or_exit(stack, root)
+    res = _lab_or_exit(lab.converge, s, root, limit=limit)
+    _print_run("converge", res)
+
+
+@app.command()
+def verify(stack: str = typer.Argument(..., help="stack name"),
+           workers: int = typer.Option(4, help="nodes checked in parallel")):
+    """Run the testinfra checks against every node, through the bastion."""
+    from egov import lab
+    root = project_root()
+    s = load_or_exit(stack, root)
+    raise typer.Exit(0 if lab.verify(s, root, workers=workers) == 0 else 1)
+
+
+@app.command()
+def down(stack: str = typer.Argument(..., help="stack name"),
+         purge: bool = typer.Option(False, help="also remove the named volumes (stateful data)")):
+    """Remove the stack's containers and networks; volumes only with --purge."""
+    from egov import lab
+    root = project_root()
+    s = load_or_exit(stack, root)
+    _lab_or_exit(lab.down, s, root, purge=purge)
+    console.print(f"stack {stack} is down" + (" and its volumes are removed" if purge else
+                                             " (volumes kept; --purge removes them)"))
+
+
+@app.command()
+def status(stack: str = typer.Argument(..., help="stack name")):
+    """Show each node of the stack and its container's state."""
+    from rich.table import Table
+
+    from egov import lab
+    s = load_or_exit(stack)
+    table = Table(title=f"stack {stack}")
+    for col in ("node", "zone", "address", "roles", "state", "status"):
+        table.add_column(col)
+    rows = lab.status(s)
+    for row in rows:
+        table.add_row(*(row[c] for c in ("node", "zone", "address", "roles", "state", "status")))
+    console.print(table)
+    if any(r["state"] != "running" for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command("inventory")
+def inventory_cmd(stack: str = typer.Argument(..., help="stack name")):
+    """Generate inventory/<stack>/ from the stack file."""
+    from egov import inventory
+    root = project_root()
+    s = load_or_exit(stack, root)
+    folder = inventory.write(s, root)
+    console.print(f"wrote {folder.relative_to(root)}")

@@ -136,8 +136,7 @@ def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
             name=stack.container_name(node), node=node.name, docker_host=host,
             hostname=node.name, domainname=stack.domain, image=node_image.tag,
             endpoints=tuple(
-                EndpointSpec(a.network, a.address,
-                             (node.name, stack.fqdn(node)) if a.zone == node.zone else ())
+                EndpointSpec(a.network, a.address, (node.name, stack.fqdn(node)))
                 for a in d.attachments[node.name]),
             ports=tuple(PortSpec(p.host_ip, p.host_port, p.container_port, p.protocol)
                         for p in d.published[node.name]),

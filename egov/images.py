@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import yaml
 
 from egov.model import LABEL_PREFIX
 
@@ -57,14 +58,22 @@ class NodeImage:
     files: dict[str, bytes]
 
 
-def node_image(root: Path, packages: tuple[str, ...] = ()) -> NodeImage:
+def preinstalled_packages(root: Path) -> list[str]:
+    """The packages of the base role, baked into the node image (read from the role, so
+    the list is written once)."""
+    defaults = yaml.safe_load((root / "roles" / "base" / "defaults" / "main.yml").read_text())
+    return sorted(defaults["base__packages"])
+
+
+def node_image(root: Path) -> NodeImage:
     """Render the node image's build context (not yet written) and its content tag."""
+    packages = preinstalled_packages(root)
     folder = root / "templates" / "node"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     files = {
         "Dockerfile": env.get_template("Dockerfile.j2").render(
-            base_image=base_image(root), packages=sorted(packages), image_label=IMAGE_LABEL
+            base_image=base_image(root), packages=packages, image_label=IMAGE_LABEL
         ).encode(),
     }
     for path in sorted((folder / "files").iterdir()):

@@ -30,16 +30,19 @@ if user and keys:
     ssh_dir = os.path.join(pw.pw_dir, ".ssh")
     os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
     path = os.path.join(ssh_dir, "authorized_keys")
-    with open(path + ".new", "w") as fh:
-        fh.write("\n".join(keys) + "\n")
-    os.chmod(path + ".new", 0o600)
-    os.replace(path + ".new", path)
+    # Only what is missing: once the base role manages these files, it owns them.
+    if not os.path.exists(path):
+        with open(path + ".new", "w") as fh:
+            fh.write("\n".join(keys) + "\n")
+        os.chmod(path + ".new", 0o600)
+        os.replace(path + ".new", path)
     for p in (ssh_dir, path):
         os.chown(p, pw.pw_uid, pw.pw_gid)
     os.chmod(ssh_dir, 0o700)
     # Key-only accounts have no password, so sudo must not ask for one.
-    sudoers = f"/etc/sudoers.d/90-egov-{user}"
-    with open(sudoers + ".new", "w") as fh:
-        fh.write(f"{user} ALL=(ALL:ALL) NOPASSWD: ALL\n")
-    os.chmod(sudoers + ".new", 0o440)
-    os.replace(sudoers + ".new", sudoers)
+    sudoers = f"/etc/sudoers.d/90-egov-admin-{user}"
+    if not os.path.exists(sudoers):
+        with open(sudoers + ".new", "w") as fh:
+            fh.write(f"{user} ALL=(ALL:ALL) NOPASSWD: ALL\n")
+        os.chmod(sudoers + ".new", 0o440)
+        os.replace(sudoers + ".new", sudoers)

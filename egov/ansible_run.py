@@ -1,0 +1,107 @@
+"""Run a playbook of the project and report what it did, task by task and node by node."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+
+@dataclass
+class RunResult:
+    playbook: str
+    returncode: int
+    log: Path
+    seconds: float
+    # host -> names of the tasks that changed something there
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    # (host, task, message) of every failure
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.failed
+
+    @property
+    def changed_count(self) -> int:
+        return sum(len(v) for v in self.changed.values())
+
+
+def ansible_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(root / "ansible.cfg")
+    env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    env["PYTHONUNBUFFERED"] = "1"
+    # The project's Ansible and pytest live beside this interpreter (the venv).
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra or {})
+    return env
+
+
+def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
+                 extra_vars: list[str] = (), log_dir: Path, progress_label: str,
+                 limit: str | None = None, show: bool = True) -> RunResult:
+    """Run `ansible-playbook` with the events callback; show a progress line per task."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(playbook).stem
+    log = log_dir / f"{stem}.log"
+    events_fd, events_name = tempfile.mkstemp(prefix=f"egov-{stem}-", suffix=".jsonl",
+                                              dir=log_dir)
+    os.close(events_fd)
+    events = Path(events_name)
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook")]
+    if inventory is not None:
+        cmd += ["-i", str(inventory)]
+    for ev in extra_vars:
+        cmd += ["-e", ev]
+    if limit:
+        cmd += ["--limit", limit]
+    cmd.append(str(root / playbook))
+    result = RunResult(playbook, -1, log, 0.0)
+    start = time.monotonic()
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL,
+                                env=ansible_env(root, {"EGOV_EVENTS_FILE": str(events)}))
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      transient=True, disable=not show) as progress:
+            bar = progress.add_task(progress_label, total=None)
+            offset = 0
+            while True:
+                done = proc.poll() is not None
+                with open(events, encoding="utf-8") as fh:
+                    fh.seek(offset)
+                    chunk = fh.read()
+                    # only complete lines; a partial one is read on the next round
+                    cut = chunk.rfind("\n") + 1
+                    offset += len(chunk[:cut].encode())
+                for line in chunk[:cut].splitlines():
+                    _take(result, json.loads(line), progress, bar, progress_label)
+                if done:
+                    break
+                time.sleep(0.2)
+    result.returncode = proc.returncode
+    result.seconds = time.monotonic() - start
+    events.unlink(missing_ok=True)
+    return result
+
+
+def _take(result: RunResult, ev: dict, progress, bar, label: str) -> None:
+    kind = ev.get("event")
+    if kind == "task":
+        progress.update(bar, description=f"{label}: {ev['name']}")
+    elif kind == "result":
+        if ev["status"] == "changed":
+            result.changed.setdefault(ev["host"], []).append(ev["task"])
+        elif ev["status"] in ("failed", "unreachable"):
+            result.failed.append((ev["host"], ev["task"], ev.get("msg", "")))
+    elif kind == "stats":
+        result.stats = ev["hosts"]

@@ -1,0 +1,52 @@
+"""The local Docker engine: make sure one answers, without disturbing one that does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+DOCKERD_LOG = "/var/log/egov-dockerd.log"
+
+
+def engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                          capture_output=True, timeout=30).returncode == 0
+
+
+def _systemd_is_init() -> bool:
+    return os.path.isdir("/run/systemd/system")
+
+
+def ensure_engine(log=print, wait_s: float = 60) -> str:
+    """Return how the engine was found: 'running', or 'started' after installing/starting it.
+
+    An engine that already answers is never restarted. Otherwise Debian's docker.io is
+    installed if dockerd is missing, then started through systemd where systemd is init,
+    or as a background daemon where it is not (as in CI containers)."""
+    if engine_answers():
+        return "running"
+    if shutil.which("dockerd") is None:
+        log("installing Debian's docker.io")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "docker.io"], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        if engine_answers():
+            return "started"
+    log("starting dockerd")
+    if _systemd_is_init():
+        subprocess.run(["systemctl", "start", "docker"], check=True)
+    else:
+        with open(DOCKERD_LOG, "ab") as out:
+            subprocess.Popen(["dockerd"], stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if engine_answers():
+            return "started"
+        time.sleep(0.5)
+    raise RuntimeError(f"dockerd did not answer within {wait_s:.0f} s; see {DOCKERD_LOG}")

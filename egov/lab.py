@@ -1,0 +1,199 @@
+"""Bring a stack up on the local Docker engine, converge it, verify it, take it down.
+
+Provisioning is Ansible (community.docker, `provision.yml`); configuration is `site.yml`
+over SSH through the bastion; verification is testinfra (`tests/nodes`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from egov import access, docker_plan, engine, images, inventory
+from egov.ansible_run import RunResult, ansible_env, run_playbook
+from egov.model import LABEL_NODE, LABEL_STACK, Stack
+from egov.paths import state_dir
+
+
+class LabError(RuntimeError):
+    """A step of the bring-up failed; the message says which and where its log is."""
+
+
+@dataclass
+class UpReport:
+    stack: str
+    steps: dict[str, float] = field(default_factory=dict)
+    provision: RunResult | None = None
+    converge: RunResult | None = None
+    verify_ok: bool | None = None
+
+    def as_dict(self) -> dict:
+        def run(r: RunResult | None):
+            if r is None:
+                return None
+            return {"ok": r.ok, "seconds": round(r.seconds, 1), "changed": r.changed,
+                    "changed_count": r.changed_count, "failed": r.failed, "log": str(r.log)}
+        return {"stack": self.stack, "steps": {k: round(v, 1) for k, v in self.steps.items()},
+                "provision": run(self.provision), "converge": run(self.converge),
+                "verify_ok": self.verify_ok}
+
+
+def require_local(stack: Stack) -> None:
+    remote = [h.name for h in stack.docker_hosts if not h.url.startswith("unix://")]
+    if remote:
+        raise LabError(f"stack {stack.name!r} runs on remote Docker hosts ({', '.join(remote)}): "
+                       "the lab provisioner only drives the local engine; use `egov plan` to "
+                       "review it and the Pulumi CLI to provision it")
+
+
+def _step(report: UpReport, name: str, log):
+    class _Timer:
+        def __enter__(self):
+            log(f"[bold]{name}[/]")
+            self.start = time.monotonic()
+
+        def __exit__(self, *exc):
+            report.steps[name] = time.monotonic() - self.start
+            return False
+    return _Timer()
+
+
+def prepare(stack: Stack, root: Path, log=print) -> Path:
+    """Engine, base image, keys, Docker plan, inventory and SSH config: everything the
+    playbooks need. Returns the path of the Docker plan file."""
+    require_local(stack)
+    engine.ensure_engine(log=log)
+    images.build_base_image(root, log=log)
+    keys = access.admin_keys(stack, generate=True)
+    plan = docker_plan.plan(stack, root, keys)
+    for spec in plan.images:
+        images.write_context(images.NodeImage(spec.tag, Path(spec.context),
+                                              images.node_image(root).files))
+    folder = state_dir(stack.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    plan_file = folder / "docker-plan.json"
+    plan_file.write_text(json.dumps({"lab_docker__plan": plan.as_dict()}, indent=1))
+    inventory.write(stack, root)
+    access.write_ssh_config(stack, root)
+    return plan_file
+
+
+def provision(stack: Stack, root: Path, plan_file: Path, show: bool = True) -> RunResult:
+    res = run_playbook(root, "provision.yml",
+                       extra_vars=[f"@{plan_file}",
+                                   f"lab_docker__ssh_dir={access.ssh_dir(stack)}"],
+                       log_dir=state_dir(stack.name) / "logs",
+                       progress_label="provision", show=show)
+    if not res.ok:
+        raise LabError(_failure("provisioning", res))
+    return res
+
+
+def converge(stack: Stack, root: Path, show: bool = True, limit: str | None = None) -> RunResult:
+    res = run_playbook(root, "site.yml", inventory=root / "inventory" / stack.name,
+                       log_dir=state_dir(stack.name) / "logs", progress_label="converge",
+                       show=show, limit=limit)
+    if not res.ok:
+        raise LabError(_failure("converge", res))
+    return res
+
+
+def _failure(what: str, res: RunResult) -> str:
+    lines = [f"{what} failed (log: {res.log})"]
+    for host, task, msg in res.failed[:10]:
+        lines.append(f"  {host}: {task}: {msg}".rstrip())
+    if not res.failed:
+        lines.append(f"  ansible-playbook exited {res.returncode}")
+    return "\n".join(lines)
+
+
+def verify(stack: Stack, root: Path, workers: int = 4, quiet: bool = False,
+           extra: list[str] = ()) -> int:
+    """Run the testinfra suite against every node through the bastion; pytest's exit code."""
+    hosts = ",".join(f"ssh://{n.name}" for n in stack.nodes)
+    cmd = [sys.executable, "-m", "pytest", str(root / "tests" / "nodes"), f"--hosts={hosts}",
+           f"--ssh-config={access.ssh_config(stack)}", "-p", "no:cacheprovider",
+           "-o", "addopts=", "--rootdir", str(root / "tests" / "nodes")]
+    if workers > 1:
+        cmd += ["-n", str(workers)]
+    cmd += ["-q"] if quiet else []
+    cmd += list(extra)
+    env = ansible_env(root, {"EGOV_STACK": stack.name, "EGOV_ROOT": str(root)})
+    return subprocess.run(cmd, cwd=root, env=env).returncode
+
+
+def up(stack: Stack, root: Path, *, do_verify: bool = True, show: bool = True,
+       log=print) -> UpReport:
+    report = UpReport(stack.name)
+    with _step(report, "prepare (engine, base image, keys, inventory)", log):
+        plan_file = prepare(stack, root, log=log)
+    with _step(report, "provision (networks, volumes, images, containers)", log):
+        report.provision = provision(stack, root, plan_file, show=show)
+    with _step(report, "converge (site.yml through the bastion)", log):
+        report.converge = converge(stack, root, show=show)
+    if do_verify:
+        with _step(report, "verify (testinfra on every node)", log):
+            report.verify_ok = verify(stack, root, quiet=True) == 0
+    (state_dir(stack.name) / "last-up.json").write_text(json.dumps(report.as_dict(), indent=1))
+    return report
+
+
+def labelled(kind: str, stack: str) -> list[str]:
+    """Names of the Docker objects of a kind ('container', 'network', 'volume') that carry
+    the stack's label; only these are ever changed or removed."""
+    fmt = "{{.Names}}" if kind == "container" else "{{.Name}}"
+    cmd = {"container": ["docker", "ps", "-a"], "network": ["docker", "network", "ls"],
+           "volume": ["docker", "volume", "ls"]}[kind]
+    out = subprocess.run([*cmd, "--filter", f"label={LABEL_STACK}={stack}", "--format", fmt],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(line for line in out.splitlines() if line)
+
+
+def down(stack: Stack, root: Path, purge: bool = False, show: bool = True) -> RunResult:
+    require_local(stack)
+    if not engine.engine_answers():
+        raise LabError("no Docker engine answers; nothing to take down")
+    res = run_playbook(root, "teardown.yml",
+                       extra_vars=[json.dumps({"lab_teardown__stack": stack.name,
+                                               "lab_teardown__purge": purge})],
+                       log_dir=state_dir(stack.name) / "logs", progress_label="down", show=show)
+    if not res.ok:
+        raise LabError(_failure("teardown", res))
+    kh = access.known_hosts(stack)
+    if kh.exists():
+        kh.write_text("")
+    return res
+
+
+def status(stack: Stack) -> list[dict]:
+    """One row per node: container state and addresses, as Docker reports them."""
+    rows = []
+    present = {}
+    if engine.engine_answers():
+        out = subprocess.run(
+            ["docker", "ps", "-a", "--filter", f"label={LABEL_STACK}={stack.name}",
+             "--format", "{{json .}}"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            row = json.loads(line)
+            labels = dict(kv.split("=", 1) for kv in row.get("Labels", "").split(",") if "=" in kv)
+            present[labels.get(LABEL_NODE, row["Names"])] = row
+    for node in stack.nodes:
+        row = present.get(node.name)
+        rows.append({"node": node.name, "zone": node.zone,
+                     "address": stack.derived.address[node.name],
+                     "roles": ",".join(r.value for r in node.roles),
+                     "state": row["State"] if row else "absent",
+                     "status": row["Status"] if row else ""})
+    return rows
+
+
+def ssh_command(stack: Stack, node: str, command: list[str]) -> subprocess.CompletedProcess:
+    """Run a command on a node the way an administrator would: ssh -F <stack config>."""
+    return subprocess.run(["ssh", "-F", str(access.ssh_config(stack)), node, "--", *command],
+                          capture_output=True, text=True, timeout=120, env=ansible_env(Path(".")))

@@ -1,0 +1,77 @@
+"""Write every task result of a playbook run as a JSON line, for `egov` to show progress
+and to report exactly which tasks changed or failed on which node.
+
+Writes to the file named by EGOV_EVENTS_FILE; does nothing when it is unset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = """
+name: egov_events
+type: notification
+short_description: task results as JSON lines for the egov command
+description:
+  - Appends one JSON object per playbook event to the file named by EGOV_EVENTS_FILE.
+"""
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "egov_events"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        path = os.environ.get("EGOV_EVENTS_FILE")
+        self._out = open(path, "a", buffering=1, encoding="utf-8") if path else None
+
+    def _emit(self, **event):
+        if self._out:
+            event["time"] = round(time.time(), 3)
+            self._out.write(json.dumps(event, default=str) + "\n")
+
+    def v2_playbook_on_play_start(self, play):
+        hosts = play.get_variable_manager()._inventory.get_hosts(play.hosts)
+        self._emit(event="play", name=play.get_name(), hosts=[h.name for h in hosts])
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._emit(event="task", name=task.get_name())
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._emit(event="task", name=task.get_name(), handler=True)
+
+    def _result(self, status, result):
+        res = result._result
+        msg = ""
+        if status in ("failed", "unreachable"):
+            # For a loop, the first failed item says more than "One or more items failed".
+            failed = [r for r in res.get("results", []) if r.get("failed")]
+            first = failed[0] if failed else res
+            msg = first.get("msg") or first.get("stderr") or ""
+            if failed and "item" in first:
+                msg = f"(item {first.get('_ansible_item_label', first['item'])}) {msg}"
+        self._emit(event="result", status=status, host=result._host.get_name(),
+                   task=result._task.get_name(), msg=msg)
+
+    def v2_runner_on_ok(self, result):
+        self._result("changed" if result._result.get("changed") else "ok", result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._result("ignored" if ignore_errors else "failed", result)
+
+    def v2_runner_on_unreachable(self, result):
+        self._result("unreachable", result)
+
+    def v2_runner_on_skipped(self, result):
+        self._result("skipped", result)
+
+    def v2_playbook_on_stats(self, stats):
+        hosts = sorted(stats.processed.keys())
+        self._emit(event="stats", hosts={h: stats.summarize(h) for h in hosts})
