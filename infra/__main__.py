@@ -15,9 +15,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from egov import docker_plan, images  # noqa: E402
+from egov.access import admin_keys  # noqa: E402
 from egov.model import StackError, load_stack  # noqa: E402
 from infra.components.datacentre import DataCentre, DataCentreArgs  # noqa: E402
-from infra.keys import admin_keys  # noqa: E402
 
 try:
     stack = load_stack(ROOT, pulumi.get_stack())
