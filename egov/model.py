@@ -383,6 +383,8 @@ def _load_slowly(text: str, shown: Path | str) -> Any:
         else:
             where = "(document)"
         problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, int):
+            problem = f"character {chr(exc.character)!r} is not allowed in YAML"
         context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         if context and start:
             # The opening of the unfinished construct is usually where the mistake is.
@@ -447,6 +449,8 @@ _FIX_BY_TYPE = {
     "string_type": "write a text value",
     "int_type": "write a whole number",
     "int_from_float": "write a whole number",
+    "int_parsing_size": "write a whole number in the allowed range",
+    "finite_number": "write a finite number",
     "float_parsing": "write a number",
     "float_type": "write a number",
     "bool_type": "write true or false",
