@@ -253,7 +253,8 @@ class Stack(_Model):
         return next(n for n in self.nodes if n.name == name)
 
     def docker_host(self, node: Node) -> DockerHost:
-        return next(h for h in self.docker_hosts if h.name == (node.host or self.docker_hosts[0].name))
+        name = node.host or self.docker_hosts[0].name
+        return next(h for h in self.docker_hosts if h.name == name)
 
     @property
     def bastion(self) -> Node:
@@ -499,7 +500,7 @@ _PATTERN_FIELDS = {
     "healthPath": ("a URL path", "write a path starting with '/', such as /healthz"),
 }
 # Union branches pydantic names in an error's location; they are not fields.
-_BRANCH = re.compile(r"^([a-z_-]+\[.*|str|SecureValue)$")
+_BRANCH = re.compile(r"^[a-z_-]+\[")
 
 
 def _problems_from_pydantic(errors: list[Any], stack: str) -> list[Problem]:
@@ -508,8 +509,9 @@ def _problems_from_pydantic(errors: list[Any], stack: str) -> list[Problem]:
     seen: set[str] = set()
     for err in errors:
         parts = [p for p in err["loc"] if p != "[key]"]
-        branch = next((i for i, p in enumerate(parts)
-                       if isinstance(p, str) and _BRANCH.match(p)), None)
+        branch = next((i for i, p in enumerate(parts) if isinstance(p, str) and (
+            _BRANCH.match(p) or (i >= 2 and parts[i - 1] == "address")
+            or (i == 2 and parts[0] == "secrets"))), None)
         if branch is None:
             problem = _problem_from_pydantic(err, tuple(parts))
         else:
@@ -526,7 +528,7 @@ def _union_problem(err: dict[str, Any], loc: tuple[Any, ...], stack: str) -> Pro
                        f"encrypt it: pulumi config set --secret --path 'secrets{_dot(loc[1])}' "
                        f"-s {stack}")
     if loc and loc[-1] == "address":
-        return Problem(_path(loc), f"{err['input']!r} is neither an IPv4 address nor 'auto'",
+        return Problem(_path(loc), f"{_shown(err['input'])} is neither an IPv4 address nor 'auto'",
                        _FIX_BY_TYPE["ip_v4_address"])
     return _problem_from_pydantic(err, loc)
 
@@ -642,11 +644,13 @@ def _check_rules(s: Stack) -> list[Problem]:
                 addr = n.address
                 if addr not in zone.subnet:
                     add(f"nodes[{i}].address", f"{addr} is outside zone {zone.name!r} "
-                        f"({zone.subnet})", f"choose an address inside {zone.subnet}, or write auto")
+                        f"({zone.subnet})",
+                        f"choose an address inside {zone.subnet}, or write auto")
                 elif addr in (zone.subnet.network_address, zone.subnet.broadcast_address,
                               zone.subnet.network_address + 1):
                     add(f"nodes[{i}].address", f"{addr} is reserved in {zone.subnet} (network, "
-                        "broadcast or the zone's router)", "choose a host address from .2 up, or auto")
+                        "broadcast or the zone's router)",
+                        "choose a host address from .2 up, or auto")
                 elif str(addr) in taken:
                     add(f"nodes[{i}].address", f"{addr} is already the address of node "
                         f"{taken[str(addr)]!r}", "give every node its own address, or write auto")
@@ -665,7 +669,8 @@ def _check_rules(s: Stack) -> list[Problem]:
     for i, svc in enumerate(s.services):
         for j, ref in enumerate(svc.nodes):
             if ref not in nodes:
-                add(f"services[{i}].nodes[{j}]", f"unknown node {ref!r}", "name a node of this stack")
+                add(f"services[{i}].nodes[{j}]", f"unknown node {ref!r}",
+                    "name a node of this stack")
             elif Role.app not in nodes[ref].roles:
                 add(f"services[{i}].nodes[{j}]", f"node {ref!r} has no 'app' role",
                     "run services on nodes with the role 'app'")
