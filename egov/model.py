@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 PROJECT = "egov-dc"
 LABEL_PREFIX = "id.go.bengkulukota.egov"
@@ -139,6 +140,17 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _written_as_text(kind: str):
+    def check(value: Any) -> Any:
+        # A YAML number or yes/no would otherwise become an address such as 0.0.0.1.
+        if isinstance(value, int | float):
+            raise PydanticCustomError(kind, f"Input is not a valid IPv4 {kind[6:]}")
+        return value
+    return BeforeValidator(check)
+
+
+IPv4Address = Annotated[ipaddress.IPv4Address, _written_as_text("ip_v4_address")]
+IPv4Network = Annotated[ipaddress.IPv4Network, _written_as_text("ip_v4_network")]
 Name = Annotated[str, AfterValidator(_dns_label)]
 MemorySize = Annotated[str, AfterValidator(_memory)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -161,7 +173,7 @@ class DockerHost(_Model):
     name: Name
     url: Annotated[str, Field(pattern=r"^(unix:///\S+|ssh://\S+|tcp://\S+)$")]
     # Where published ports (bastion SSH, gateway HTTP/S) are bound on this host.
-    public_address: ipaddress.IPv4Address
+    public_address: IPv4Address
     network_driver: Literal["bridge", "macvlan"] = "bridge"
     # For macvlan: the trunk interface; a zone's network is its VLAN on it.
     parent_interface: str | None = None
@@ -169,7 +181,7 @@ class DockerHost(_Model):
 
 class Zone(_Model):
     name: Name
-    subnet: ipaddress.IPv4Network
+    subnet: IPv4Network
     purpose: Purpose
     description: str
     # Zones without egress are Docker `internal` networks: no route to the outside.
@@ -188,7 +200,7 @@ class Flow(_Model):
 class Node(_Model):
     name: Name
     zone: Name
-    address: Literal["auto"] | ipaddress.IPv4Address = "auto"
+    address: Literal["auto"] | IPv4Address = "auto"
     roles: Annotated[list[Role], Field(min_length=1)]
     host: Name | None = None
     memory: MemorySize = "512m"
@@ -435,7 +447,7 @@ _FIX_BY_TYPE = {
     "extra_forbidden": "remove this field or correct its spelling",
     "enum": "use one of the listed values",
     "literal_error": "use one of the listed values",
-    "ip_v4_address": "write an IPv4 address such as 10.0.0.10, or 'auto'",
+    "ip_v4_address": "write an IPv4 address such as 10.0.0.10",
     "ip_v4_network": "write the subnet in CIDR form such as 10.0.3.0/24 (host bits zero)",
     "string_pattern_mismatch": "write a value of the documented form",
     "too_short": "give at least one entry",
@@ -529,7 +541,7 @@ def _union_problem(err: dict[str, Any], loc: tuple[Any, ...], stack: str) -> Pro
                        f"-s {stack}")
     if loc and loc[-1] == "address":
         return Problem(_path(loc), f"{_shown(err['input'])} is neither an IPv4 address nor 'auto'",
-                       _FIX_BY_TYPE["ip_v4_address"])
+                       "write an IPv4 address such as 10.0.0.10, or 'auto'")
     return _problem_from_pydantic(err, loc)
 
 
