@@ -31,7 +31,7 @@ def load_or_exit(stack: str, root: Path | None = None) -> Stack:
         return load_stack(root or project_root(), stack)
     except StackError as exc:
         err_console.print(f"[bold red]error:[/] stack {stack!r} is not valid", highlight=False)
-        err_console.print(exc.render(), highlight=False, markup=False)
+        err_console.print(exc.render(), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 

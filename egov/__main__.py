@@ -1,0 +1,3 @@
+from egov.cli import app
+
+app(prog_name="egov")

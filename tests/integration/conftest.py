@@ -1,0 +1,76 @@
+"""Integration tests: the lab stack really running on the local Docker engine.
+
+The lab is brought up once per test run (session fixture) and shared; tests marked
+`destructive` run after every other test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from egov.model import LABEL_STACK, Stack, load_stack
+from egov.paths import PACKAGE_ROOT, state_dir
+
+EGOV = [sys.executable, "-m", "egov"]
+
+
+def pytest_collection_modifyitems(config, items):
+    # Destructive drills last, in file order among themselves.
+    items.sort(key=lambda item: item.get_closest_marker("destructive") is not None)
+
+
+def egov(*args: str, root: Path = PACKAGE_ROOT, env: dict | None = None,
+         timeout: int = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run([*EGOV, *args], cwd=root, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})})
+
+
+def labelled_objects() -> dict[str, list[str]]:
+    """Every Docker object of any stack, by kind: what the project has created."""
+    out = {}
+    for kind, cmd, fmt in (("container", ["ps", "-a"], "{{.Names}}"),
+                           ("network", ["network", "ls"], "{{.Name}}"),
+                           ("volume", ["volume", "ls"], "{{.Name}}")):
+        res = subprocess.run(["docker", *cmd, "--filter", f"label={LABEL_STACK}",
+                              "--format", fmt], capture_output=True, text=True, check=True)
+        out[kind] = sorted(res.stdout.split())
+    return out
+
+
+@dataclass
+class Lab:
+    stack: Stack
+    root: Path
+    up: subprocess.CompletedProcess
+    report: dict
+
+    @property
+    def ssh_config(self) -> Path:
+        return state_dir(self.stack.name) / "ssh" / "ssh_config"
+
+    def ssh(self, node: str, command: str, user: str | None = None,
+            extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        login = ["-l", user] if user else []
+        return subprocess.run(["ssh", "-F", str(self.ssh_config), *login, *extra, node, "--",
+                               command], capture_output=True, text=True, timeout=120)
+
+
+def _fail_with_output(what: str, res: subprocess.CompletedProcess) -> None:
+    pytest.fail(f"{what} exited {res.returncode}\n--- stdout\n{res.stdout[-4000:]}\n"
+                f"--- stderr\n{res.stderr[-4000:]}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    res = egov("up", "lab")
+    if res.returncode != 0:
+        _fail_with_output("egov up lab", res)
+    report = json.loads((state_dir("lab") / "last-up.json").read_text())
+    return Lab(load_stack(PACKAGE_ROOT, "lab"), PACKAGE_ROOT, res, report)

@@ -1,0 +1,50 @@
+"""Every node: baseline packages, time sync, locale, time zone and journal limits."""
+
+from pathlib import Path
+
+import yaml
+
+ROLE_DEFAULTS = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "roles" / "base" / "defaults" / "main.yml").read_text()
+)
+
+
+def test_baseline_packages_installed(host, name):
+    for pkg in ROLE_DEFAULTS["base__packages"]:
+        assert host.package(pkg).is_installed, f"{name}: package {pkg} is not installed"
+
+
+def test_chrony_runs_and_syncs_from_the_stack(host, name, stack):
+    chrony = host.service("chrony")
+    assert chrony.is_running and chrony.is_enabled, f"{name}: chrony not running and enabled"
+    conf = host.file("/etc/chrony/chrony.conf").content_string
+    servers = [n for n in stack.nodes if "dns" in [r.value for r in n.roles]]
+    if name in [s.name for s in servers]:
+        assert "local stratum" in conf, f"{name}: time server without local stratum"
+        for zone in stack.zones:
+            assert f"allow {zone.subnet}" in conf, f"{name}: chrony does not serve {zone.subnet}"
+    else:
+        for server in servers:
+            assert f"server {stack.fqdn(server)} iburst" in conf, \
+                f"{name}: chrony does not use {stack.fqdn(server)}"
+        assert "pool " not in conf, f"{name}: chrony reaches outside the stack"
+
+
+def test_locale_and_time_zone(host, name):
+    first = ROLE_DEFAULTS["base__locales"][0]
+    assert host.file("/etc/default/locale").content_string.strip() == f"LANG={first}", \
+        f"{name}: default locale is not {first}"
+    available = host.check_output("locale -a").lower().replace("-", "")
+    for loc in ROLE_DEFAULTS["base__locales"]:
+        assert loc.lower().replace("-", "") in available, f"{name}: locale {loc} not generated"
+    zone = host.file("/etc/localtime").linked_to
+    assert zone.endswith(ROLE_DEFAULTS["base__timezone"]), f"{name}: /etc/localtime is {zone}"
+
+
+def test_journal_is_persistent_and_bounded(host, name):
+    conf = host.file("/etc/systemd/journald.conf.d/10-egov.conf")
+    assert conf.exists, f"{name}: journald drop-in missing"
+    assert "Storage=persistent" in conf.content_string, f"{name}: journal not persistent"
+    assert f"SystemMaxUse={ROLE_DEFAULTS['base__journald_max_use']}" in conf.content_string, \
+        f"{name}: journal size not bounded"
+    assert host.file("/var/log/journal").is_directory, f"{name}: no /var/log/journal"
