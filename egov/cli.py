@@ -164,6 +164,17 @@ def status(stack: str = typer.Argument(..., help="stack name")):
         raise typer.Exit(1)
 
 
+@app.command()
+def setup():
+    """Make this machine ready for the lab: a Docker engine that answers (Debian's
+    docker.io, started if needed; a running engine is never restarted) and the base image."""
+    from egov import engine, images
+    how = engine.ensure_engine(log=console.print)
+    console.print(f"docker engine: {how}")
+    tag = images.build_base_image(project_root(), log=console.print)
+    console.print(f"base image: {tag}")
+
+
 @app.command("inventory")
 def inventory_cmd(stack: str = typer.Argument(..., help="stack name")):
     """Generate inventory/<stack>/ from the stack file."""

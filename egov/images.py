@@ -69,8 +69,8 @@ def node_image(root: Path) -> NodeImage:
     """Render the node image's build context (not yet written) and its content tag."""
     packages = preinstalled_packages(root)
     folder = root / "templates" / "node"
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     files = {
         "Dockerfile": env.get_template("Dockerfile.j2").render(
             base_image=base_image(root), packages=packages, image_label=IMAGE_LABEL
