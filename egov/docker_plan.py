@@ -17,6 +17,8 @@ from egov.model import LABEL_NODE, LABEL_ROLE, LABEL_ZONE, Stack, memory_bytes
 SYSTEMD_TMPFS = ("/run", "/run/lock")
 CGROUP_MOUNT = "/sys/fs/cgroup"
 STOP_SIGNAL = "SIGRTMIN+3"
+# Each node keeps its own firewall (nftables) in its network namespace.
+CAPABILITIES = ("NET_ADMIN",)
 RESTART_POLICY = "unless-stopped"
 
 
@@ -86,6 +88,7 @@ class ContainerSpec:
     restart_policy: str = RESTART_POLICY
     stop_signal: str = STOP_SIGNAL
     privileged: bool = False
+    capabilities: tuple[str, ...] = CAPABILITIES
 
 
 @dataclass(frozen=True)

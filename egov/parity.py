@@ -58,6 +58,7 @@ def from_plan(run: ProgramRun) -> Shape:
             "cpus": float(p["cpus"]) if p.get("cpus") else 0.0,
             "restart": p.get("restart"), "stop_signal": p.get("stopSignal"),
             "privileged": bool(p.get("privileged", False)),
+            "capabilities": sorted((p.get("capabilities") or {}).get("adds") or []),
         }
     return shape
 
@@ -119,6 +120,7 @@ def from_docker(stack: str) -> Shape:
             "memory": host["Memory"], "cpus": host["NanoCpus"] / 1e9,
             "restart": host["RestartPolicy"]["Name"],
             "stop_signal": c["Config"].get("StopSignal"), "privileged": host["Privileged"],
+            "capabilities": sorted(c.removeprefix("CAP_") for c in host.get("CapAdd") or []),
         }
     return shape
 

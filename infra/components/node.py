@@ -76,6 +76,7 @@ class Node(pulumi.ComponentResource):
             restart=spec.restart_policy,
             stop_signal=spec.stop_signal,
             privileged=spec.privileged,
+            capabilities=docker.ContainerCapabilitiesArgs(adds=list(spec.capabilities)),
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=[*args.networks, *self.volumes])),
         )

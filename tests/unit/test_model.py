@@ -153,7 +153,7 @@ def test_matrix_holds_the_declared_flows(lab):
     assert [a.port for a in m["dmz"]["app"]] == [8000, 8001, 8002, 8003, 8004]
     assert [a.port for a in m["app"]["data"]] == [5432]
     assert [(a.port, a.protocol) for a in m["app"]["mgmt"]] == [
-        (53, "udp"), (53, "tcp"), (6514, "tcp")]
+        (53, "udp"), (123, "udp"), (53, "tcp"), (6514, "tcp")]
     assert m["data"]["app"] == []
     assert m["dmz"]["data"] == []
 
