@@ -77,6 +77,14 @@ def render(stack: Stack) -> dict[str, str]:
             },
         },
     }
+    group_vars["sites.yml"] = {
+        # public names served by the gateway and the backends behind each
+        "egov_public_sites": [
+            {"name": site.name, "kind": site.kind, "backends": list(site.backends),
+             **({"service": site.service, "relation": site.relation} if site.service else {})}
+            for site in d.sites
+        ],
+    }
     head = HEADER.format(stack=stack.name, file=stack.file)
     files = {"hosts.yml": head + _dump(hosts_yml)}
     for name, data in group_vars.items():

@@ -339,6 +339,22 @@ class Derived:
     published: dict[str, list[Published]] = field(default_factory=dict)
     # matrix[from_zone][to_zone] = the ports a node of from_zone may open in to_zone
     matrix: dict[str, dict[str, list[Allowed]]] = field(default_factory=dict)
+    # the public names the gateway serves, each with the backends it forwards to
+    sites: list[Site] = field(default_factory=list)
+
+
+# The SSO portal's public name is auth.<domain>; its backend port on the identity nodes.
+SSO_SITE = "auth"
+SSO_BACKEND_PORT = 80
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str  # fully qualified public host name
+    kind: str  # "sso" or "service"
+    backends: tuple[str, ...]  # host:port as the gateway reaches them
+    service: str | None = None
+    relation: str | None = None
 
 
 # ---- loading ----------------------------------------------------------------------------
@@ -801,6 +817,15 @@ def _derive(s: Stack) -> Derived:
                 addr = str(nxt)
             d.attachments[n.name].append(Attachment(zname, s.network_name(zname), addr))
         d.published[n.name] = _published_ports(s, n)
+
+    identity = [n for n in s.nodes if Role.identity in n.roles]
+    if identity:
+        d.sites.append(Site(f"{SSO_SITE}.{s.domain}", "sso",
+                            tuple(f"{d.address[n.name]}:{SSO_BACKEND_PORT}" for n in identity)))
+    for svc in s.services:
+        d.sites.append(Site(svc.hostname or f"{svc.name}.{s.domain}", "service",
+                            tuple(f"{d.address[ref]}:{svc.port}" for ref in svc.nodes),
+                            svc.name, svc.relation.value))
     return d
 
 
