@@ -72,7 +72,8 @@ def write_ssh_config(stack: Stack, root: Path) -> Path:
     text = env.get_template("ssh_config.j2").render(
         stack=stack.name, user=stack.access.admin_user, hosts=hosts,
         identity=private_key(stack) if stack.environment == Environment.lab else None,
-        known_hosts=known_hosts(stack), control_dir=ssh_dir(stack))
+        known_hosts=known_hosts(stack), control_dir=ssh_dir(stack),
+        trust_on_first_use=any(not h.url.startswith("unix://") for h in stack.docker_hosts))
     out = ssh_config(stack)
     out.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(out.parent, 0o700)

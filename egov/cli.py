@@ -97,12 +97,20 @@ def _print_run(title: str, res) -> None:
 
 @app.command()
 def up(stack: str = typer.Argument(..., help="stack name"),
-       verify: bool = typer.Option(True, help="run the testinfra checks after converging")):
+       verify: bool = typer.Option(True, help="run the testinfra checks after converging"),
+       provisioner: str = typer.Option(
+           "ansible", help="ansible: the lab provisioner on the local engine; pulumi: the "
+           "Pulumi program through the Automation API (needs the Pulumi CLI; always used for "
+           "stacks on remote Docker hosts)")):
     """Provision, converge and verify a stack (lab: on the local Docker engine)."""
     from egov import lab
     root = project_root()
     s = load_or_exit(stack, root)
-    report = _lab_or_exit(lab.up, s, root, do_verify=verify, log=console.print)
+    if provisioner not in ("ansible", "pulumi"):
+        err_console.print("[bold red]error:[/] --provisioner is ansible or pulumi")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    report = _lab_or_exit(lab.up, s, root, do_verify=verify, provisioner=provisioner,
+                          log=console.print)
     _print_run("provision", report.provision)
     _print_run("converge", report.converge)
     for step, seconds in report.steps.items():

@@ -44,11 +44,11 @@ class UpReport:
 
 
 def require_local(stack: Stack) -> None:
-    remote = [h.name for h in stack.docker_hosts if not h.url.startswith("unix://")]
-    if remote:
+    if not is_local(stack):
+        remote = [h.name for h in stack.docker_hosts if not h.url.startswith("unix://")]
         raise LabError(f"stack {stack.name!r} runs on remote Docker hosts ({', '.join(remote)}): "
-                       "the lab provisioner only drives the local engine; use `egov plan` to "
-                       "review it and the Pulumi CLI to provision it")
+                           "the lab provisioner only drives the local engine; use `egov plan` "
+                           "to review it and the Pulumi CLI to provision it")
 
 
 def _step(report: UpReport, name: str, log):
@@ -128,13 +128,35 @@ def verify(stack: Stack, root: Path, workers: int = 4, quiet: bool = False,
     return subprocess.run(cmd, cwd=root, env=env).returncode
 
 
+def is_local(stack: Stack) -> bool:
+    return all(h.url.startswith("unix://") for h in stack.docker_hosts)
+
+
 def up(stack: Stack, root: Path, *, do_verify: bool = True, show: bool = True,
-       log=print) -> UpReport:
+       provisioner: str = "ansible", log=print) -> UpReport:
+    """Provision (the lab provisioner, or Pulumi through the Automation API), converge,
+    verify. Stacks on remote Docker hosts are provisioned by Pulumi only."""
     report = UpReport(stack.name)
-    with _step(report, "prepare (engine, base image, keys, inventory)", log):
-        plan_file = prepare(stack, root, log=log)
-    with _step(report, "provision (networks, volumes, images, containers)", log):
-        report.provision = provision(stack, root, plan_file, show=show)
+    if provisioner == "pulumi" or not is_local(stack):
+        from egov.pulumi_up import PulumiUpError, pulumi_cli, pulumi_up
+        try:
+            pulumi_cli()  # before anything is written: a clear error where there is no CLI
+        except PulumiUpError as exc:
+            raise LabError(str(exc)) from None
+        with _step(report, "prepare (keys, inventory, SSH config)", log):
+            access.admin_keys(stack, generate=True)
+            inventory.write(stack, root)
+            access.write_ssh_config(stack, root)
+        with _step(report, "provision (pulumi up through the Automation API)", log):
+            try:
+                pulumi_up(root, stack.name, on_output=log)
+            except PulumiUpError as exc:
+                raise LabError(str(exc)) from None
+    else:
+        with _step(report, "prepare (engine, base image, keys, inventory)", log):
+            plan_file = prepare(stack, root, log=log)
+        with _step(report, "provision (networks, volumes, images, containers)", log):
+            report.provision = provision(stack, root, plan_file, show=show)
     with _step(report, "converge (site.yml through the bastion)", log):
         report.converge = converge(stack, root, show=show)
     if do_verify:

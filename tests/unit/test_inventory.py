@@ -63,3 +63,4 @@ def test_connection_goes_through_the_stack_ssh_config():
     conn = yaml.safe_load(inventory.render(stack)["group_vars/all/connection.yml"])
     assert conn["ansible_ssh_common_args"] == "-F {{ egov_state_dir }}/ssh/ssh_config"
     assert "ansible_host" not in conn and "ansible_password" not in conn
+

@@ -1,0 +1,20 @@
+"""The egov command's behaviour that needs no Docker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_up_of_a_remote_stack_without_the_pulumi_cli_fails_clearly(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from egov.cli import app
+    monkeypatch.setenv("EGOV_ROOT", str(ROOT))
+    monkeypatch.setenv("EGOV_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no pulumi here
+    res = CliRunner().invoke(app, ["up", "prod"])
+    assert res.exit_code == 1, res.output
+    assert "Pulumi CLI" in res.output and "egov plan" in res.output
+    assert not (tmp_path / "state").exists(), "state written before the CLI check"
