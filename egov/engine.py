@@ -17,6 +17,29 @@ def engine_answers() -> bool:
                           capture_output=True, timeout=30).returncode == 0
 
 
+# Every node runs its own systemd, and each takes several inotify instances of the host's
+# per-user budget (128 by default): past a handful of nodes, boots stall half-way.
+HOST_LIMITS = {
+    "/proc/sys/fs/inotify/max_user_instances": 8192,
+    "/proc/sys/fs/inotify/max_user_watches": 524288,
+}
+
+
+def ensure_host_limits(log=print) -> None:
+    """Raise the host's inotify limits where they are below what the nodes need."""
+    for path, want in HOST_LIMITS.items():
+        try:
+            with open(path) as fh:
+                have = int(fh.read().strip())
+            if have < want:
+                with open(path, "w") as fh:
+                    fh.write(str(want))
+                log(f"raised {path.removeprefix('/proc/sys/').replace('/', '.')} "
+                    f"from {have} to {want}")
+        except OSError as exc:
+            log(f"cannot raise {path} ({exc}); nodes may stall at boot")
+
+
 def _systemd_is_init() -> bool:
     return os.path.isdir("/run/systemd/system")
 
@@ -27,6 +50,7 @@ def ensure_engine(log=print, wait_s: float = 60) -> str:
     An engine that already answers is never restarted. Otherwise Debian's docker.io is
     installed if dockerd is missing, then started through systemd where systemd is init,
     or as a background daemon where it is not (as in CI containers)."""
+    ensure_host_limits(log=log)
     if engine_answers():
         return "running"
     if shutil.which("dockerd") is None:
