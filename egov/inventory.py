@@ -85,6 +85,17 @@ def render(stack: Stack) -> dict[str, str]:
             for site in d.sites
         ],
     }
+    group_vars["services.yml"] = {
+        # the e-government services of the stack, as their manifests give them
+        "egov_services": [
+            {"name": svc.name, "title": svc.title, "agency": svc.agency,
+             "relation": svc.relation.value, "nodes": list(svc.nodes),
+             "hostname": next(site.name for site in d.sites if site.service == svc.name),
+             "port": svc.port, "health_path": svc.health_path, "database": svc.database,
+             "backup_schedule": svc.backup_schedule, "artifact": svc.artifact}
+            for svc in stack.services
+        ],
+    }
     head = HEADER.format(stack=stack.name, file=stack.file)
     files = {"hosts.yml": head + _dump(hosts_yml)}
     for name, data in group_vars.items():
