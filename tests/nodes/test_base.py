@@ -48,3 +48,44 @@ def test_journal_is_persistent_and_bounded(host, name):
     assert f"SystemMaxUse={ROLE_DEFAULTS['base__journald_max_use']}" in conf.content_string, \
         f"{name}: journal size not bounded"
     assert host.file("/var/log/journal").is_directory, f"{name}: no /var/log/journal"
+
+
+def test_unattended_upgrades_security_only(host, name):
+    assert host.package("unattended-upgrades").is_installed, \
+        f"{name}: unattended-upgrades is not installed"
+    assert not host.package("apt-listbugs").is_installed, f"{name}: apt-listbugs is installed"
+    origins = host.check_output("apt-config dump Unattended-Upgrade::Origins-Pattern")
+    patterns = [line.split(" ", 1)[1].strip('";') for line in origins.splitlines()
+                if line.startswith("Unattended-Upgrade::Origins-Pattern:: ")]
+    assert patterns, f"{name}: unattended-upgrades has no origins"
+    assert all("-security" in p for p in patterns), \
+        f"{name}: unattended-upgrades takes more than security updates: {patterns}"
+    for key in ("APT::Periodic::Update-Package-Lists", "APT::Periodic::Unattended-Upgrade"):
+        value = host.check_output(f"apt-config shell V {key}")
+        assert value == "V='1'", f"{name}: apt {key} is {value or 'unset'}"
+    for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
+        assert host.service(timer).is_enabled, f"{name}: {timer} is not enabled"
+
+
+def test_kernel_hardening_file_and_live_values(host, name):
+    path = "/etc/sysctl.d/90-egov-hardening.conf"
+    conf = host.file(path)
+    assert conf.exists and conf.user == "root" and conf.mode == 0o644, \
+        f"{name}: {path} missing or not root 0644"
+    written = dict(
+        (k.strip(), v.strip()) for k, _, v in
+        (line.partition("=") for line in conf.content_string.splitlines()
+         if line.strip() and not line.startswith("#"))
+    )
+    for key, value in ROLE_DEFAULTS["base__sysctl"].items():
+        assert written.get(key) == str(value), f"{name}: {path} sets {key} to {written.get(key)}"
+    for key in ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding"):
+        assert key not in written, f"{name}: {path} touches {key}, which Docker needs"
+    # In a container /proc/sys is read-only and the Docker host's kernel decides.
+    if "ro" in host.check_output("findmnt -no OPTIONS /proc/sys").split(","):
+        return
+    for key, value in ROLE_DEFAULTS["base__sysctl"].items():
+        live = host.run(f"sysctl -n {key}")
+        if live.rc == 0:
+            assert live.stdout.split() == str(value).split(), \
+                f"{name}: sysctl {key} is {live.stdout.strip()}, not {value}"

@@ -1,0 +1,213 @@
+"""firewall role: nftables default-deny inbound, flows from the model's reachability matrix,
+SSH only from the bastion; and, across nodes, what the matrix forbids is really dropped."""
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "firewall"
+TABLE = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["firewall__table"]
+RULES = f"/etc/nftables.d/{TABLE}.nft"
+SSH = 22
+
+# Connects to every target at once from the probing node; a SYN the firewall drops times
+# out, while "refused" means the packet got through to a closed port.
+PROBE = r"""
+import concurrent.futures as cf, json, socket, sys
+def probe(target):
+    addr, port = target.rsplit(":", 1)
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        s.connect((addr, int(port)))
+        try:
+            return target, "open " + s.recv(32).decode(errors="replace").strip()
+        except OSError:
+            return target, "open"
+    except ConnectionRefusedError:
+        return target, "refused"
+    except OSError as exc:
+        return target, "dropped " + type(exc).__name__
+    finally:
+        s.close()
+with cf.ThreadPoolExecutor(64) as ex:
+    print(json.dumps(dict(ex.map(probe, sys.argv[1:]))))
+"""
+
+
+def _nft_json(host, what):
+    with host.sudo():
+        return json.loads(host.check_output(f"nft -j list {what}"))["nftables"]
+
+
+@pytest.fixture
+def applied(host, name):
+    if not host.file(RULES).exists:
+        pytest.skip(f"{name}: the firewall role is not applied ({RULES} missing)")
+
+
+def _bridge_gateways(stack, node):
+    return {str(stack.zone(a.zone).subnet.network_address + 1)
+            for a in stack.derived.attachments[node.name]}
+
+
+def _ssh_sources(stack, node):
+    if node.name == stack.bastion.name:
+        return _bridge_gateways(stack, node)
+    return {a.address for a in stack.derived.attachments[stack.bastion.name] if a.zone == node.zone}
+
+
+def _zone_addresses(stack, zone):
+    return {a.address for n in stack.nodes if n.zone == zone
+            for a in stack.derived.attachments[n.name]}
+
+
+def _accepts(host):
+    """The input chain's port rules as {(source set, protocol, port)}."""
+    found = set()
+    for item in _nft_json(host, f"chain inet {TABLE} input"):
+        rule = item.get("rule")
+        if not rule or not any("accept" in e for e in rule["expr"]):
+            continue
+        source, proto, port = None, None, None
+        for e in rule["expr"]:
+            m = e.get("match")
+            if not m or "payload" not in m["left"]:
+                continue
+            field = m["left"]["payload"]
+            if field.get("field") == "saddr":
+                source = m["right"]
+            elif field.get("field") == "dport":
+                proto, port = field["protocol"], m["right"]
+        if port is not None:
+            found.add((source, proto, port))
+    return found
+
+
+def test_nftables_enabled_running_and_files(host, name, applied):
+    assert host.package("nftables").is_installed, f"{name}: nftables is not installed"
+    svc = host.service("nftables")
+    assert svc.is_enabled and svc.is_running, f"{name}: nftables.service not enabled and active"
+    for path, mode in ((RULES, 0o640), ("/etc/nftables.conf", 0o755)):
+        f = host.file(path)
+        assert f.user == "root" and f.mode == mode, f"{name}: {path} is {oct(f.mode)} by {f.user}"
+    conf = host.file("/etc/nftables.conf").content_string
+    assert "flush ruleset" not in conf.replace('"flush ruleset"', ""), \
+        f"{name}: /etc/nftables.conf flushes the whole ruleset"
+    stop = host.check_output("systemctl show -p ExecStop nftables")
+    assert "flush" not in stop and f"delete table inet {TABLE}" in stop, \
+        f"{name}: stopping nftables.service would not just delete {TABLE}: {stop}"
+
+
+def test_default_deny_inbound_open_outbound(host, name, applied):
+    chains = {c["chain"]["name"]: c["chain"] for c in _nft_json(host, f"table inet {TABLE}")
+              if "chain" in c}
+    for chain, policy in (("input", "drop"), ("forward", "drop"), ("output", "accept")):
+        got = chains.get(chain, {}).get("policy")
+        assert got == policy, f"{name}: nft chain {TABLE}/{chain} policy is {got}, not {policy}"
+
+
+def test_docker_dns_rules_untouched(host, name, stack, applied):
+    with host.sudo():
+        tables = host.check_output("nft list tables")
+    assert f"table inet {TABLE}" in tables, f"{name}: no table inet {TABLE}"
+    peer = next((n for n in stack.nodes if n.name != name and n.zone == stack.node(name).zone),
+                stack.bastion)
+    assert host.run(f"getent hosts {stack.fqdn(peer)}").rc == 0, \
+        f"{name}: Docker's embedded DNS no longer answers (tables: {tables.split()})"
+
+
+def test_rules_follow_the_matrix(host, name, node, stack, applied):
+    want = {("@ssh_sources", "tcp", SSH)}
+    for src, targets in stack.derived.matrix.items():
+        for flow in targets[node.zone]:
+            if (flow.port, flow.protocol) != (SSH, "tcp"):
+                want.add((f"@zone_{src}", flow.protocol, flow.port))
+    published = [p for p in stack.derived.published[name] if p.container_port != SSH]
+    want |= {("@docker_host", p.protocol, p.container_port) for p in published}
+    got = _accepts(host)
+    missing, extra = sorted(want - got, key=str), sorted(got - want, key=str)
+    assert got == want, \
+        f"{name}: nft input accepts differ from the matrix; missing {missing}, extra {extra}"
+
+
+def test_sets_hold_the_right_addresses(host, name, node, stack, applied):
+    def elements(set_name):
+        s = next(i["set"] for i in _nft_json(host, f"set inet {TABLE} {set_name}") if "set" in i)
+        return set(s.get("elem", []))
+
+    assert elements("ssh_sources") == _ssh_sources(stack, node), \
+        f"{name}: nft set ssh_sources is {elements('ssh_sources')}"
+    for zone in stack.zones:
+        got = elements(f"zone_{zone.name}")
+        assert got == _zone_addresses(stack, zone.name), \
+            f"{name}: nft set zone_{zone.name} is {got}"
+
+
+def _probe_port(stack):
+    """A port no flow opens anywhere, for the throwaway listeners."""
+    used = {f.port for t in stack.derived.matrix.values() for fl in t.values() for f in fl}
+    return next(p for p in range(18990, 19990) if p not in used)
+
+
+def _target_address(stack, src, dst):
+    """dst's address as src reaches it directly, or its home address (routed by Docker)."""
+    legs = {a.zone: a.address for a in stack.derived.attachments[dst.name]}
+    src_zones = {a.zone for a in stack.derived.attachments[src.name]}
+    if dst.zone in src_zones:
+        return legs[dst.zone], True
+    for zone in src_zones:
+        if zone in legs:
+            return legs[zone], True
+    return legs[dst.zone], False
+
+
+def test_matrix_is_enforced_between_nodes(request, stack):
+    """Runs once: from every node, connect to every other node on SSH, on a throwaway
+    listener no flow allows, and on one allowed port; only what the matrix (and SSH from
+    the bastion) allows gets through, the rest is dropped."""
+    config = request.config.option.ssh_config
+    hosts = {n.name: testinfra.get_host(f"ssh://{n.name}", ssh_config=config) for n in stack.nodes}
+    if not all(h.file(RULES).exists for h in hosts.values()):
+        pytest.skip("the firewall role is not applied on every node")
+    port = _probe_port(stack)
+    unit = f"egov-probe-{port}"
+    started = []
+    try:
+        for n, h in hosts.items():
+            if h.run(f"sudo systemd-run --unit={unit} --collect --property=RuntimeMaxSec=300 "
+                     f"python3 -m http.server {port}").rc == 0:
+                started.append(n)
+            h.run(f"for i in $(seq 50); do ss -ltnH 'sport = :{port}' | grep -q . && break; "
+                  "sleep 0.1; done")
+        failures = []
+        for src in stack.nodes:
+            expect = {}
+            for dst in stack.nodes:
+                if dst.name == src.name:
+                    continue
+                addr, direct = _target_address(stack, src, dst)
+                expect[f"{addr}:{SSH}"] = (dst.name, src.name == stack.bastion.name and direct)
+                expect[f"{addr}:{port}"] = (dst.name, False)
+                allowed = [f.port for f in stack.derived.matrix[src.zone][dst.zone]
+                           if f.protocol == "tcp" and f.port != SSH]
+                if allowed and direct:
+                    expect[f"{addr}:{allowed[0]}"] = (dst.name, True)
+            probe = f"python3 -c {shlex.quote(PROBE)} {' '.join(expect)}"
+            out = hosts[src.name].check_output(probe)
+            for target, result in json.loads(out).items():
+                dst, should_pass = expect[target]
+                passed = not result.startswith("dropped")
+                if passed != should_pass:
+                    failures.append(f"{src.name} -> {dst} ({target}): {result}, "
+                                    f"expected {'through' if should_pass else 'dropped'}")
+                elif should_pass and target.endswith(f":{SSH}") and "SSH-2.0" not in result:
+                    failures.append(f"{src.name} -> {dst} ({target}): no SSH banner ({result})")
+        assert not failures, "firewall matrix violations:\n" + "\n".join(failures)
+    finally:
+        for n in started:
+            hosts[n].run(f"sudo systemctl stop {unit}")
