@@ -1,0 +1,162 @@
+"""Gateway: nginx terminating TLS 1.2/1.3 for every public name, with HSTS and security
+headers, HTTP redirected, unknown names refused, client identity headers never passed on.
+Every probe runs on the gateway itself, against its loopback."""
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from egov.model import Role
+
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+GATEWAY = yaml.safe_load((ROLES / "gateway" / "defaults" / "main.yml").read_text())
+HTTPS = GATEWAY["gateway__https_port"]
+HTTP = GATEWAY["gateway__http_port"]
+CA = "/etc/ssl/egov/ca.crt"
+UNKNOWN = "unknown.invalid"
+
+# HTTP requests from the node (python3 is on every node, curl is not): one TLS connection
+# to 127.0.0.1 with the site's name as SNI, checked against the internal CA; prints
+# [[status, {header: value}], ...] or {"error": "..."} when the connection is refused.
+PROBE = r"""
+import http.client, json, socket, ssl, sys
+port, sni, scheme, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[5]
+count = int(sys.argv[4])
+extra = json.loads(sys.argv[6])
+class Conn(http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if scheme == "https":
+            ctx = ssl.create_default_context(cafile=sys.argv[7])
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=sni)
+out = []
+try:
+    conn = Conn(sni, port, timeout=10)
+    for _ in range(count):
+        conn.request("GET", path, headers=extra)
+        r = conn.getresponse()
+        r.read()
+        out.append([r.status, dict((k.lower(), v) for k, v in r.getheaders())])
+except Exception as e:
+    out = {"error": type(e).__name__ + ": " + str(e)}
+print(json.dumps(out))
+"""
+
+
+def probe(host, site: str, scheme: str = "https", count: int = 1, path: str = "/",
+          headers: dict | None = None):
+    port = HTTPS if scheme == "https" else HTTP
+    args = [str(port), site, scheme, str(count), path, json.dumps(headers or {}), CA]
+    command = " ".join(shlex.quote(a) for a in ["python3", "-c", PROBE, *args])
+    return json.loads(host.check_output(command))
+
+
+def s_client(host, site: str, *options: str):
+    return host.run(
+        f"openssl s_client -connect 127.0.0.1:{HTTPS} -servername {site} "
+        f"-CAfile {CA} -verify_return_error {' '.join(options)} </dev/null")
+
+
+@pytest.fixture
+def sites(node, stack):
+    if Role.gateway not in node.roles:
+        pytest.skip(f"{node.name} has no gateway role")
+    assert stack.derived.sites, f"{node.name}: the stack has no public sites"
+    return stack.derived.sites
+
+
+def test_nginx_runs_with_a_valid_configuration(host, name, sites):
+    nginx = host.service("nginx")
+    assert nginx.is_running and nginx.is_enabled, f"{name}: nginx not running and enabled"
+    with host.sudo():
+        check = host.run("nginx -t")
+        conf = host.check_output("nginx -T")
+    assert check.rc == 0, f"{name}: nginx -t fails: {check.stderr}"
+    for port in (HTTP, HTTPS):
+        assert host.socket(f"tcp://0.0.0.0:{port}").is_listening, f"{name}: nginx not on :{port}"
+    for directive in ("server_tokens off;", "ssl_session_tickets off;",
+                      "ssl_protocols TLSv1.2 TLSv1.3;", "ssl_reject_handshake on;"):
+        assert directive in conf, f"{name}: nginx -T lacks {directive}"
+    # Identity comes only from the SSO: these client headers never reach a backend.
+    for header in GATEWAY["gateway__cleared_headers"]:
+        assert f'proxy_set_header {header} "";' in conf, f"{name}: {header} is passed to backends"
+    for site in sites:
+        assert f"server_name {site.name};" in conf, f"{name}: no virtual host for {site.name}"
+        for backend in site.backends:
+            assert f"server {backend} " in conf, f"{name}: {site.name} does not proxy to {backend}"
+
+
+def test_only_tls_1_2_and_1_3_are_offered(host, name, sites):
+    for site in sites:
+        for version in ("-tls1_2", "-tls1_3"):
+            res = s_client(host, site.name, version)
+            assert res.rc == 0, f"{name}: {site.name} refuses {version}: {res.stderr[-300:]}"
+            assert "Verify return code: 0 (ok)" in res.stdout, \
+                f"{name}: {site.name} certificate does not verify against the CA"
+        # The client's own floor is lowered so the refusal is the server's.
+        for version in ("-tls1", "-tls1_1"):
+            res = s_client(host, site.name, version, "-cipher", "DEFAULT@SECLEVEL=0")
+            assert res.rc != 0, f"{name}: {site.name} accepts {version}"
+
+
+def test_tls_1_2_uses_ecdhe_and_aead_only_without_tickets(host, name, sites):
+    for site in sites:
+        for weak in ("ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES128-GCM-SHA256",
+                     "DHE-RSA-AES128-GCM-SHA256"):
+            res = s_client(host, site.name, "-tls1_2", "-cipher", weak)
+            assert res.rc != 0, f"{name}: {site.name} accepts the TLS 1.2 cipher {weak}"
+        res = s_client(host, site.name, "-tls1_2")
+        assert "TLS session ticket:" not in res.stdout, \
+            f"{name}: {site.name} issues session tickets"
+
+
+def test_https_answers_carry_hsts_and_security_headers(host, name, sites):
+    for site in sites:
+        answer = probe(host, site.name)
+        assert isinstance(answer, list), f"{name}: https://{site.name} failed: {answer}"
+        status, headers = answer[0]
+        hsts = headers.get("strict-transport-security", "")
+        age = int(hsts.split("max-age=")[1].split(";")[0]) if "max-age=" in hsts else 0
+        assert age >= 31536000, f"{name}: {site.name} HSTS is {hsts!r}"
+        assert headers.get("x-content-type-options") == "nosniff", \
+            f"{name}: {site.name} lacks X-Content-Type-Options nosniff"
+        assert headers.get("x-frame-options") in ("DENY", "SAMEORIGIN") \
+            or "frame-ancestors" in headers.get("content-security-policy", ""), \
+            f"{name}: {site.name} may be framed by anyone"
+        assert headers.get("referrer-policy"), f"{name}: {site.name} lacks Referrer-Policy"
+        assert headers.get("server") == "nginx", \
+            f"{name}: {site.name} Server header shows {headers.get('server')!r}"
+        assert host.file(f"/var/log/nginx/{site.name}.access.log").exists, \
+            f"{name}: no access log of {site.name}"
+
+
+def test_http_redirects_to_https(host, name, sites):
+    for site in sites:
+        answer = probe(host, site.name, scheme="http", path="/probe?x=1")
+        assert isinstance(answer, list), f"{name}: http://{site.name} failed: {answer}"
+        status, headers = answer[0]
+        location = headers.get("location", "")
+        assert status == 301 and location.startswith(f"https://{site.name}") \
+            and location.endswith("/probe?x=1"), \
+            f"{name}: http://{site.name} answers {status} {location!r}, not a redirect to HTTPS"
+
+
+def test_unknown_names_are_refused(host, name, sites):
+    res = s_client(host, UNKNOWN, "-tls1_3")
+    assert res.rc != 0, f"{name}: TLS handshake accepted for {UNKNOWN}"
+    res = host.run(f"openssl s_client -connect 127.0.0.1:{HTTPS} -noservername </dev/null")
+    assert res.rc != 0, f"{name}: TLS handshake accepted without a server name"
+    answer = probe(host, UNKNOWN, scheme="http")
+    assert isinstance(answer, dict), f"{name}: http with Host {UNKNOWN} answered {answer}"
+
+
+def test_requests_are_rate_limited_per_client(host, name, sites):
+    burst = GATEWAY["gateway__rate_burst"]
+    answer = probe(host, sites[0].name, count=burst * 2 + 20, path="/egov-rate-limit-probe")
+    assert isinstance(answer, list), f"{name}: {sites[0].name} failed: {answer}"
+    statuses = [status for status, _ in answer]
+    assert 429 in statuses, \
+        f"{name}: {len(statuses)} quick requests to {sites[0].name} never got 429"
