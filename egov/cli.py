@@ -173,6 +173,41 @@ def status(stack: str = typer.Argument(..., help="stack name")):
 
 
 @app.command()
+def backup(stack: str = typer.Argument(..., help="stack name"),
+           database: Annotated[list[str] | None, typer.Option(
+               "--database", "-d", help="only this service database (repeatable)")] = None):
+    """Take the stack's dumps now on the backup node (every service database, and the
+    directory when the stack has one), wait for them and print the new snapshots."""
+    from egov import backup as dumps
+    s = load_or_exit(stack)
+    made = _lab_or_exit(dumps.run_backup, s, database, log=console.print)
+    for snap in made:
+        what = snap.database or ",".join(snap.tags)
+        console.print(f"  snapshot {snap.short_id}  {snap.time}  {what}  {' '.join(snap.paths)}",
+                      highlight=False)
+    console.print(f"[green]ok[/]: {len(made)} snapshot(s) in the repository")
+
+
+@app.command()
+def restore(stack: str = typer.Argument(..., help="stack name"),
+            target: str = typer.Option("{db}_restored", "--target", "-t",
+                                       help="new database to restore into; {db} is the source"),
+            database: str = typer.Option(None, "--database", "-d",
+                                         help="only this service database [default: all]"),
+            replace: bool = typer.Option(False, help="drop an existing target database first")):
+    """Restore the latest dump of each service database (or one) into a new database on
+    the database node, and print the checksums of its tables."""
+    from egov import backup as dumps
+    s = load_or_exit(stack)
+    done = _lab_or_exit(dumps.restore, s, database, target, replace, log=console.print)
+    for r in done:
+        console.print(f"restored {r.database} (snapshot {r.snapshot.short_id}, {r.snapshot.time}) "
+                      f"into {r.target}: {len(r.checksums)} table(s)", highlight=False)
+        for table, digest in sorted(r.checksums.items()):
+            console.print(f"  {table}  md5 {digest}", highlight=False)
+
+
+@app.command()
 def setup():
     """Make this machine ready for the lab: a Docker engine that answers (Debian's
     docker.io, started if needed; a running engine is never restarted) and the base image."""

@@ -1,0 +1,224 @@
+"""`egov backup` and `egov restore`: run a stack's dumps now, and restore the latest dump of
+a database into a fresh database beside it.
+
+Everything runs over SSH through the stack's own SSH config (`ssh -F <state>/ssh/ssh_config
+<node> -- sudo ...`), as an administrator would: the backup node's systemd units take the
+dumps (`roles/backup`), `egov-restic` there reads its repository, and the database node's
+local postgres account restores. A dump travels from the backup node to the database node
+through this machine's pipe, so the backup role on the database stays read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from egov import access
+from egov.ansible_run import ansible_env
+from egov.lab import LabError
+from egov.model import Role, Stack
+
+DATABASE_UNIT = "egov-backup-database@{}.service"
+DIRECTORY_UNIT = "egov-backup-directory.service"
+RESTIC = "/usr/local/sbin/egov-restic"
+# PostgreSQL names this command creates or drops; nothing needing quotes.
+TARGET_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+BACKUP_TIMEOUT = 3600
+
+
+class BackupError(LabError):
+    """A backup or restore step failed; the message says which node and what it answered."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    short_id: str
+    time: str
+    tags: tuple[str, ...]
+    paths: tuple[str, ...]
+
+    @property
+    def database(self) -> str | None:
+        return next((t.removeprefix("db:") for t in self.tags if t.startswith("db:")), None)
+
+
+@dataclass(frozen=True)
+class Restored:
+    database: str
+    target: str
+    snapshot: Snapshot
+    checksums: dict[str, str]  # table -> md5 of its rows in the target
+
+
+def _ssh_argv(stack: Stack, node: str, command: list[str]) -> list[str]:
+    # ssh hands the remote shell one string: quote every word.
+    return ["ssh", "-F", str(access.ssh_config(stack)), node, "--", shlex.join(command)]
+
+
+def _run(stack: Stack, node: str, command: list[str], *, input: str | None = None,
+         timeout: int = 300) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(_ssh_argv(stack, node, command), input=input, capture_output=True,
+                              text=True, timeout=timeout, env=ansible_env(Path(".")))
+    except subprocess.TimeoutExpired:
+        raise BackupError(f"{node}: `{shlex.join(command)}` did not finish in {timeout} s") \
+            from None
+
+
+def _check(stack: Stack, node: str, command: list[str], **kw) -> str:
+    res = _run(stack, node, command, **kw)
+    if res.returncode != 0:
+        raise BackupError(f"{node}: `{shlex.join(command)}` failed ({res.returncode}): "
+                          f"{res.stderr.strip() or res.stdout.strip()}")
+    return res.stdout
+
+
+def _first(stack: Stack, role: Role) -> str:
+    nodes = stack.nodes_with(role)
+    if not nodes:
+        raise BackupError(f"stack {stack.name!r} has no node with the role {role.value!r}")
+    return nodes[0].name
+
+
+def _databases(stack: Stack, wanted: list[str] | None) -> list[str]:
+    have = [s.name for s in stack.services if s.database]
+    if not wanted:
+        if not have:
+            raise BackupError(f"stack {stack.name!r} has no service with a database")
+        return have
+    unknown = [w for w in wanted if w not in have]
+    if unknown:
+        raise BackupError(f"no service database {', '.join(map(repr, unknown))} in stack "
+                          f"{stack.name!r}; it has: {', '.join(have) or '(none)'}")
+    return list(dict.fromkeys(wanted))
+
+
+def snapshots(stack: Stack) -> list[Snapshot]:
+    """Every snapshot of the backup node's repository, oldest first."""
+    node = _first(stack, Role.backup)
+    out = _check(stack, node, ["sudo", "-n", RESTIC, "snapshots", "--json"])
+    found = [Snapshot(s["id"], s.get("short_id", s["id"][:8]), s["time"],
+                      tuple(s.get("tags") or ()), tuple(s.get("paths") or ()))
+             for s in json.loads(out or "[]")]
+    return sorted(found, key=lambda s: s.time)
+
+
+def latest(stack: Stack, database: str) -> Snapshot:
+    found = [s for s in snapshots(stack) if s.database == database]
+    if not found:
+        raise BackupError(f"the repository of {_first(stack, Role.backup)} holds no dump of "
+                          f"database {database!r}: run `egov backup {stack.name}` first")
+    return found[-1]
+
+
+def run_backup(stack: Stack, databases: list[str] | None = None, log=print) -> list[Snapshot]:
+    """Start the dump units now (the named databases, else every service database and the
+    directory when the stack has one), wait for them, return the snapshots they made."""
+    node = _first(stack, Role.backup)
+    names = _databases(stack, databases)
+    units = [DATABASE_UNIT.format(n) for n in names]
+    if not databases and stack.nodes_with(Role.directory):
+        units.append(DIRECTORY_UNIT)
+    before = {s.id for s in snapshots(stack)}
+    log(f"{node}: starting {', '.join(units)}")
+    # A oneshot unit's start returns when its job has finished (or failed).
+    res = _run(stack, node, ["sudo", "-n", "systemctl", "start", *units], timeout=BACKUP_TIMEOUT)
+    if res.returncode != 0:
+        journal = _run(stack, node, ["sudo", "-n", "journalctl", "--no-pager", "-n", "20",
+                                     *[a for u in units for a in ("-u", u)]])
+        raise BackupError(f"{node}: backup failed: {res.stderr.strip()}\n{journal.stdout}")
+    new = [s for s in snapshots(stack) if s.id not in before]
+    missing = [n for n in names if not any(s.database == n for s in new)]
+    if missing:
+        raise BackupError(f"{node}: no new snapshot of {', '.join(missing)} after the backup")
+    return new
+
+
+def _psql(stack: Stack, node: str, database: str, sql: str) -> str:
+    return _check(stack, node, ["sudo", "-n", "-u", "postgres", "psql", "-XqtA",
+                                "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"], input=sql)
+
+
+def database_exists(stack: Stack, database: str) -> bool:
+    node = _first(stack, Role.database)
+    return _psql(stack, node, "postgres",
+                 f"SELECT 1 FROM pg_database WHERE datname = '{database}';\n").strip() == "1"
+
+
+def checksums(stack: Stack, database: str) -> dict[str, str]:
+    """md5 of every user table's rows (in a stable order) in a database of the database
+    node: two databases with equal checksums hold the same table contents."""
+    if not TARGET_NAME.match(database):
+        raise BackupError(f"{database!r} is not a plain database name")
+    node = _first(stack, Role.database)
+    tables = _psql(stack, node, database,
+                   "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+                   "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1;\n")
+    result = {}
+    for table in tables.split():
+        sql = (f"SELECT coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), md5('')) "
+               f"FROM {table} AS t;\n")
+        result[table] = _psql(stack, node, database, sql).strip()
+    return result
+
+
+def restore(stack: Stack, database: str | None = None, target: str = "{db}_restored",
+            replace: bool = False, log=print) -> list[Restored]:
+    """Restore the latest dump of each service database (or the named one) into a new
+    database on the database node, named by `target` ("{db}" stands for the database)."""
+    names = _databases(stack, [database] if database else None)
+    if len(names) > 1 and "{db}" not in target:
+        raise BackupError(f"restoring {len(names)} databases into one target {target!r}: name "
+                          "one database with --database, or put {db} in the target")
+    services = {s.name for s in stack.services}
+    plan = []
+    for name in names:
+        into = target.replace("{db}", name)
+        if not TARGET_NAME.match(into):
+            raise BackupError(f"target {into!r} is not a plain PostgreSQL name "
+                              "(lower-case letters, digits and '_', at most 63)")
+        if into in services or into in ("postgres", "template0", "template1"):
+            raise BackupError(f"target {into!r} is a live database; restore into a new name")
+        plan.append((name, into))
+
+    backup_node = _first(stack, Role.backup)
+    db_node = _first(stack, Role.database)
+    # Every dump found and every target free before anything is changed.
+    snaps = {name: latest(stack, name) for name, _ in plan}
+    existing = [into for _, into in plan if database_exists(stack, into)]
+    if existing and not replace:
+        raise BackupError(f"{db_node}: database(s) {', '.join(existing)} already exist; choose "
+                          "another --target or pass --replace")
+    done = []
+    for name, into in plan:
+        snap = snaps[name]
+        if into in existing:
+            _check(stack, db_node, ["sudo", "-n", "-u", "postgres", "dropdb", "--force", into])
+        log(f"{db_node}: restoring {name} from snapshot {snap.short_id} ({snap.time}) into {into}")
+        _check(stack, db_node, ["sudo", "-n", "-u", "postgres", "createdb", "-O", name, into])
+        dump = subprocess.Popen(
+            _ssh_argv(stack, backup_node,
+                      ["sudo", "-n", RESTIC, "dump", snap.id, f"/{name}.dump"]),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ansible_env(Path(".")))
+        load = subprocess.run(
+            _ssh_argv(stack, db_node,
+                      ["sudo", "-n", "-u", "postgres", "pg_restore", "--exit-on-error",
+                       "--single-transaction", "--no-owner", f"--role={name}", "-d", into]),
+            stdin=dump.stdout, capture_output=True, text=True, env=ansible_env(Path(".")),
+            timeout=BACKUP_TIMEOUT)
+        dump.stdout.close()
+        dump_err = dump.stderr.read().decode(errors="replace")
+        dump.wait(timeout=60)
+        if dump.returncode != 0 or load.returncode != 0:
+            _run(stack, db_node, ["sudo", "-n", "-u", "postgres", "dropdb", "--if-exists", into])
+            raise BackupError(
+                f"restore of {name} into {into} failed: restic dump on {backup_node} exited "
+                f"{dump.returncode} ({dump_err.strip()}); pg_restore on {db_node} exited "
+                f"{load.returncode} ({load.stderr.strip()})")
+        done.append(Restored(name, into, snap, checksums(stack, into)))
+    return done
