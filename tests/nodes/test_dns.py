@@ -1,0 +1,98 @@
+"""DNS: unbound on the dns nodes answers the stack's zone on every leg, to every zone, and
+forwards other names; every node can ask it from its own zone."""
+
+import json
+import shlex
+
+import pytest
+
+from egov.model import Role
+
+# One A query over UDP from the node (python3 is on every node, dig is not); prints
+# {"rcode": n, "addresses": [...]} or {"error": "..."}.
+QUERY = r"""
+import json, random, socket, struct, sys
+server, name = sys.argv[1], sys.argv[2]
+qid = random.randint(0, 65535)
+packet = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+packet += b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
+packet += struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+try:
+    s.sendto(packet, (server, 53))
+    data = s.recv(4096)
+except OSError as e:
+    print(json.dumps({"error": str(e)}))
+    sys.exit(0)
+rcode, count = struct.unpack(">H", data[2:4])[0] & 0xF, struct.unpack(">H", data[6:8])[0]
+i = len(packet)
+addresses = []
+for _ in range(count):
+    i += 2 if data[i] & 0xC0 == 0xC0 else data.index(b"\0", i) - i + 1
+    rtype, _, _, length = struct.unpack(">HHIH", data[i:i + 10])
+    if rtype == 1:
+        addresses.append(socket.inet_ntoa(data[i + 10:i + 14]))
+    i += 10 + length
+print(json.dumps({"rcode": rcode, "addresses": addresses}))
+"""
+
+
+def query(host, server: str, name: str) -> dict:
+    command = " ".join(shlex.quote(a) for a in ["python3", "-c", QUERY, server, name])
+    return json.loads(host.check_output(command))
+
+
+def dns_nodes(stack):
+    nodes = stack.nodes_with(Role.dns)
+    if not nodes:
+        pytest.skip(f"stack {stack.name} has no dns node")
+    return nodes
+
+
+def test_unbound_runs_on_the_dns_nodes(host, name, node, stack):
+    dns_nodes(stack)
+    if Role.dns not in node.roles:
+        pytest.skip(f"{name} has no dns role")
+    unbound = host.service("unbound")
+    assert unbound.is_running and unbound.is_enabled, f"{name}: unbound not running and enabled"
+    with host.sudo():
+        check = host.run("unbound-checkconf")
+    assert check.rc == 0, f"{name}: unbound-checkconf fails: {check.stdout}{check.stderr}"
+    for leg in stack.derived.attachments[name]:
+        assert host.socket(f"udp://{leg.address}:53").is_listening, \
+            f"{name}: unbound does not listen on {leg.zone} leg {leg.address}"
+    assert "127.0.0.11" in host.file("/etc/resolv.conf").content_string, \
+        f"{name}: /etc/resolv.conf is no longer Docker's"
+
+
+def test_every_node_resolves_the_stack_through_its_zone(host, name, node, stack):
+    for server_node in dns_nodes(stack):
+        server = next(leg.address for leg in stack.derived.attachments[server_node.name]
+                      if leg.zone == node.zone)
+        for other in stack.nodes:
+            fqdn = stack.fqdn(other)
+            got = query(host, server, fqdn)
+            assert got.get("addresses") == [stack.derived.address[other.name]], \
+                f"{name}: {server_node.name} ({server}) answers {got} for {fqdn}"
+        gateways = sorted(stack.derived.address[g.name] for g in stack.nodes_with(Role.gateway))
+        for site in stack.derived.sites:
+            got = query(host, server, site.name)
+            assert sorted(got.get("addresses", [])) == gateways, \
+                f"{name}: {server_node.name} ({server}) answers {got} for {site.name}"
+        got = query(host, server, f"no-such-node.{stack.domain}")
+        assert got.get("rcode") == 3, \
+            f"{name}: {server_node.name} does not answer NXDOMAIN inside {stack.domain}: {got}"
+
+
+def test_other_names_are_forwarded(host, name, node, stack):
+    # Docker's resolver knows the containers' names: a name outside the stack's zone.
+    for server_node in dns_nodes(stack):
+        if server_node.name != name:
+            continue
+        target = stack.container_name(stack.bastion)
+        got = query(host, "127.0.0.1", target)
+        assert got.get("rcode") == 0 and got.get("addresses"), \
+            f"{name}: unbound does not forward {target} to Docker's resolver: {got}"
+    if Role.dns not in node.roles:
+        pytest.skip(f"{name} has no dns role")
