@@ -58,11 +58,17 @@ class NodeImage:
     files: dict[str, bytes]
 
 
+# Packages that roles applied to every node install (firewall, base's upgrades, logging,
+# pki): baked in so that a converge only confirms them. The roles still install them, so
+# this list is a cache, not a source of truth.
+EVERY_NODE_PACKAGES = ("nftables", "unattended-upgrades", "rsyslog", "rsyslog-gnutls",
+                       "logrotate", "python3-cryptography", "ssl-cert")
+
+
 def preinstalled_packages(root: Path) -> list[str]:
-    """The packages of the base role, baked into the node image (read from the role, so
-    the list is written once)."""
+    """The base role's packages (read from the role) and those of every-node roles."""
     defaults = yaml.safe_load((root / "roles" / "base" / "defaults" / "main.yml").read_text())
-    return sorted(defaults["base__packages"])
+    return sorted({*defaults["base__packages"], *EVERY_NODE_PACKAGES})
 
 
 def node_image(root: Path) -> NodeImage:

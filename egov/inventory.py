@@ -60,6 +60,8 @@ def render(stack: Stack) -> dict[str, str]:
             "egov_environment": stack.environment.value,
             "egov_domain": stack.domain,
             "egov_admin_user": stack.access.admin_user,
+            # where the public reaches the gateways (redirects and X-Forwarded-Port)
+            "egov_gateway_https_port": stack.gateway.https_port,
             "egov_admin_keys": list(stack.access.admin_keys),
             # The lab's key pair is generated on the machine, in the state folder.
             "egov_admin_key_files": (["{{ egov_state_dir }}/ssh/id_ed25519.pub"]

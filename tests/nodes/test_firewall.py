@@ -47,7 +47,7 @@ def _nft_json(host, what):
 @pytest.fixture
 def applied(host, name):
     if not host.file(RULES).exists:
-        pytest.skip(f"{name}: the firewall role is not applied ({RULES} missing)")
+        pytest.fail(f"{name}: the firewall role is not applied ({RULES} missing)")
 
 
 def _bridge_gateways(stack, node):
@@ -173,7 +173,7 @@ def test_matrix_is_enforced_between_nodes(request, stack):
     config = request.config.option.ssh_config
     hosts = {n.name: testinfra.get_host(f"ssh://{n.name}", ssh_config=config) for n in stack.nodes}
     if not all(h.file(RULES).exists for h in hosts.values()):
-        pytest.skip("the firewall role is not applied on every node")
+        pytest.fail("the firewall role is not applied on every node")
     port = _probe_port(stack)
     unit = f"egov-probe-{port}"
     started = []

@@ -14,7 +14,7 @@ DROP_IN = "/etc/ssh/sshd_config.d/10-egov-hardening.conf"
 def sshd(host, name):
     """sshd -T as {key: [values]} (keys repeat: hostkey, allowusers)."""
     if not host.file(DROP_IN).exists:
-        pytest.skip(f"{name}: the sshd role is not applied ({DROP_IN} missing)")
+        pytest.fail(f"{name}: the sshd role is not applied ({DROP_IN} missing)")
     out: dict[str, list[str]] = {}
     with host.sudo():
         for line in host.check_output("sshd -T").splitlines():

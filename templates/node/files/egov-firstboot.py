@@ -14,7 +14,13 @@ with open("/proc/1/environ", "rb") as fh:
         item.decode().split("=", 1) for item in fh.read().split(b"\0") if b"=" in item
     )
 
-subprocess.run(["ssh-keygen", "-A"], check=True, stdout=subprocess.DEVNULL)
+# Only the host key types the sshd role accepts: `ssh-keygen -A` would also bring back
+# an ECDSA key at every boot.
+for kind, bits in (("ed25519", []), ("rsa", ["-b", "4096"])):
+    key = f"/etc/ssh/ssh_host_{kind}_key"
+    if not os.path.exists(key):
+        subprocess.run(["ssh-keygen", "-q", "-t", kind, *bits, "-N", "", "-f", key],
+                       check=True, stdout=subprocess.DEVNULL)
 
 user = env.get("EGOV_ADMIN_USER")
 keys = [k.strip() for k in env.get("EGOV_ADMIN_KEYS", "").splitlines() if k.strip()]
