@@ -10,7 +10,7 @@ import json
 import subprocess
 from typing import Any
 
-from egov.model import LABEL_STACK
+from egov.lab import labelled
 from egov.plan import CONTAINER, IMAGE, NETWORK, VOLUME, ProgramRun
 
 MIB = 1024 * 1024
@@ -72,25 +72,17 @@ def _inspect(kind: str, names: list[str]) -> list[dict]:
     return json.loads(out.stdout)
 
 
-def _names(kind: str, stack: str) -> list[str]:
-    cmd = {"container": ["ps", "-a"], "network": ["network", "ls"], "volume": ["volume", "ls"]}
-    fmt = "{{.Names}}" if kind == "container" else "{{.Name}}"
-    out = subprocess.run(["docker", *cmd[kind], "--filter", f"label={LABEL_STACK}={stack}",
-                          "--format", fmt], capture_output=True, text=True, check=True)
-    return out.stdout.split()
-
-
 def from_docker(stack: str) -> Shape:
     """What the local engine has for the stack (found by its label), in the common shape."""
     shape: Shape = {"network": {}, "volume": {}, "container": {}, "image": {}}
-    for n in _inspect("network", _names("network", stack)):
+    for n in _inspect("network", labelled("network", stack)):
         ipam = (n["IPAM"]["Config"] or [{}])[0]
         shape["network"][n["Name"]] = {
             "driver": n["Driver"], "subnet": ipam.get("Subnet"), "gateway": ipam.get("Gateway"),
             "internal": n["Internal"], "labels": n["Labels"] or {}}
-    for v in _inspect("volume", _names("volume", stack)):
+    for v in _inspect("volume", labelled("volume", stack)):
         shape["volume"][v["Name"]] = {"labels": v["Labels"] or {}}
-    containers = _inspect("container", _names("container", stack))
+    containers = _inspect("container", labelled("container", stack))
     images = {i["Id"]: i for i in _inspect("image", sorted({c["Image"] for c in containers}))}
     for c in containers:
         image = images[c["Image"]]
