@@ -89,6 +89,8 @@ class ContainerSpec:
     stop_signal: str = STOP_SIGNAL
     privileged: bool = False
     capabilities: tuple[str, ...] = CAPABILITIES
+    # Name servers behind the engine's resolver (the stack's dns nodes); () keeps the engine's.
+    dns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
             labels={**stack.labels(), LABEL_NODE: node.name, LABEL_ZONE: node.zone,
                     LABEL_ROLE: ",".join(r.value for r in node.roles)},
             memory=memory_bytes(node.memory), cpus=node.cpus,
+            dns=tuple(d.resolvers[node.name]),
         ))
 
     image_specs = tuple(

@@ -341,6 +341,9 @@ class Derived:
     matrix: dict[str, dict[str, list[Allowed]]] = field(default_factory=dict)
     # the public names the gateway serves, each with the backends it forwards to
     sites: list[Site] = field(default_factory=list)
+    # the name servers each node asks: the dns nodes' addresses in the node's own zone
+    # (empty for the dns nodes, which ask the engine's resolver)
+    resolvers: dict[str, list[str]] = field(default_factory=dict)
 
 
 # The SSO portal's public name is auth.<domain>; its backend port on the identity nodes.
@@ -817,6 +820,12 @@ def _derive(s: Stack) -> Derived:
                 addr = str(nxt)
             d.attachments[n.name].append(Attachment(zname, s.network_name(zname), addr))
         d.published[n.name] = _published_ports(s, n)
+
+    dns = [n for n in s.nodes if Role.dns in n.roles]
+    for n in s.nodes:
+        d.resolvers[n.name] = [] if Role.dns in n.roles else [
+            next((a.address for a in d.attachments[r.name] if a.zone == n.zone),
+                 d.address[r.name]) for r in dns]
 
     identity = [n for n in s.nodes if Role.identity in n.roles]
     if identity:

@@ -59,6 +59,7 @@ def from_plan(run: ProgramRun) -> Shape:
             "restart": p.get("restart"), "stop_signal": p.get("stopSignal"),
             "privileged": bool(p.get("privileged", False)),
             "capabilities": sorted((p.get("capabilities") or {}).get("adds") or []),
+            "dns": list(p.get("dns") or []),
         }
     return shape
 
@@ -113,6 +114,7 @@ def from_docker(stack: str) -> Shape:
             "restart": host["RestartPolicy"]["Name"],
             "stop_signal": c["Config"].get("StopSignal"), "privileged": host["Privileged"],
             "capabilities": sorted(c.removeprefix("CAP_") for c in host.get("CapAdd") or []),
+            "dns": list(host.get("Dns") or []),
         }
     return shape
 

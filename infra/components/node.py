@@ -77,6 +77,7 @@ class Node(pulumi.ComponentResource):
             stop_signal=spec.stop_signal,
             privileged=spec.privileged,
             capabilities=docker.ContainerCapabilitiesArgs(adds=list(spec.capabilities)),
+            dns=list(spec.dns),
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=[*args.networks, *self.volumes])),
         )

@@ -96,3 +96,26 @@ def test_other_names_are_forwarded(host, name, node, stack):
             f"{name}: unbound does not forward {target} to Docker's resolver: {got}"
     if Role.dns not in node.roles:
         pytest.skip(f"{name} has no dns role")
+
+
+def test_the_node_resolves_names_through_the_dns_nodes(host, name, node, stack):
+    # The node's own resolver (Docker's, which asks the dns nodes): what every program uses.
+    dns_nodes(stack)
+    if Role.dns in node.roles:
+        pytest.skip(f"{name} is a dns node: it asks the engine's resolver, never itself")
+    # Docker answers for nodes that share a network with this one (their address there);
+    # the dns nodes answer the rest (their home address): either is one of the node's legs.
+    for other in stack.nodes:
+        fqdn = stack.fqdn(other)
+        legs = {leg.address for leg in stack.derived.attachments[other.name]}
+        got = host.run(f"getent ahostsv4 {shlex.quote(fqdn)}")
+        addresses = {line.split()[0] for line in got.stdout.splitlines()}
+        assert got.rc == 0 and addresses and addresses <= legs, \
+            f"{name}: its resolver answers {sorted(addresses)} for {fqdn}, " \
+            f"none of {other.name}'s addresses {sorted(legs)}"
+    gateways = {stack.derived.address[g.name] for g in stack.nodes_with(Role.gateway)}
+    for site in stack.derived.sites:
+        got = host.run(f"getent ahostsv4 {shlex.quote(site.name)}")
+        addresses = {line.split()[0] for line in got.stdout.splitlines()}
+        assert got.rc == 0 and addresses == gateways, \
+            f"{name}: its resolver answers {sorted(addresses)} for {site.name}, not the gateways"

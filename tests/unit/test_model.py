@@ -128,6 +128,26 @@ def test_other_nodes_join_their_zone_and_the_zones_they_open_flows_to(lab):
         assert zones[node.name] == [node.zone, *reach]
 
 
+def test_every_node_asks_the_dns_nodes_in_its_own_zone(lab):
+    dns = lab.nodes_with(Role.dns)
+    assert [n.name for n in dns] == ["monitoring"]
+    assert lab.derived.resolvers["monitoring"] == []  # the engine's resolver, never itself
+    for node in lab.nodes:
+        if node.name == "monitoring":
+            continue
+        [server] = lab.derived.resolvers[node.name]
+        leg = next(a for a in lab.derived.attachments["monitoring"] if a.address == server)
+        assert leg.zone == node.zone, (node.name, server)
+
+
+def test_a_stack_without_dns_nodes_keeps_the_engines_resolver():
+    config = lab_config()
+    for node in config["egov-dc:nodes"]:
+        node["roles"] = [r for r in node["roles"] if r != "dns"]
+    s = parse(config)
+    assert all(servers == [] for servers in s.derived.resolvers.values())
+
+
 def test_flows_into_management_add_no_leg():
     config = lab_config()
     config["egov-dc:flows"] = [
