@@ -73,6 +73,53 @@ def plan(stack: str = typer.Argument(..., help="stack name: stacks/Pulumi.<stack
     console.print(f"[green]ok[/]: every policy passed ({result.seconds:.2f} s)")
 
 
+service_app = typer.Typer(no_args_is_help=True, help="Onboard e-government services.")
+app.add_typer(service_app, name="service")
+
+
+@service_app.command("new")
+def service_new(
+    name: str = typer.Argument(..., help="the service's name (DNS-safe), e.g. sipanse"),
+    relation: str = typer.Option(..., "--relation", "-r", help="G2C, G2B, G2G or G2E"),
+    title: str = typer.Option(..., "--title", help="the service's full name"),
+    agency: str = typer.Option(..., "--agency", help="the agency that owns it"),
+    stack: str = typer.Option("lab", "--stack", "-s", help="stack to add it to"),
+    node: Annotated[list[str] | None, typer.Option(
+        "--node", "-n", help="node to run it on (repeatable) [default: every app node]")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="port on its nodes [default: the first the gateway may reach that is free]")] = None,
+    hostname: Annotated[str | None, typer.Option(
+        help="public name [default: <name>.<domain>]")] = None,
+    database: bool = typer.Option(True, help="give it a PostgreSQL database"),
+    backup_schedule: str = typer.Option("daily", help="systemd calendar of its dumps"),
+    health_path: str = typer.Option("/healthz", help="path its health answers on"),
+    artifact: str = typer.Option("egov-reference-service", help="what to deploy"),
+):
+    """Add a new agency's service to a stack from the service template: its manifest in
+    the stack file and its card in services/<name>/. Nothing else changes."""
+    from egov.onboarding import NewService, new_service
+
+    root = project_root()
+    spec = NewService(name=name, relation=relation, title=title, agency=agency,
+                      nodes=list(node or []), port=port, hostname=hostname,
+                      health_path=health_path, database=database,
+                      backup_schedule=backup_schedule, artifact=artifact)
+    try:
+        done = new_service(root, stack, spec)
+    except StackError as exc:
+        err_console.print(f"[bold red]error:[/] service {name!r} not added to stack {stack!r}",
+                          highlight=False)
+        err_console.print(exc.render(), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    svc = next(s for s in done.stack.services if s.name == name)
+    site = next(s for s in done.stack.derived.sites if s.service == name)
+    for path in done.written:
+        console.print(f"wrote {path.relative_to(root)}", highlight=False)
+    console.print(f"[green]ok[/]: {name} ({svc.relation.value}: {svc.access.audience}) on "
+                  f"{', '.join(svc.nodes)} port {svc.port}, public at https://{site.name}/; "
+                  f"`egov up {stack}` deploys it", highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
 

@@ -94,7 +94,8 @@ def render(stack: Stack) -> dict[str, str]:
              "relation": svc.relation.value, "nodes": list(svc.nodes),
              "hostname": next(site.name for site in d.sites if site.service == svc.name),
              "port": svc.port, "health_path": svc.health_path, "database": svc.database,
-             "backup_schedule": svc.backup_schedule, "artifact": svc.artifact}
+             "backup_schedule": svc.backup_schedule, "artifact": svc.artifact,
+             "access": {"login": svc.access.login, "group": svc.access.group}}
             for svc in stack.services
         ],
     }

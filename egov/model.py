@@ -222,6 +222,24 @@ class Gateway(_Model):
     https_port: Port = 443
 
 
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Who may use a service, derived from its delivery relation."""
+
+    login: Literal["sso", "mtls"]  # browser login at the SSO portal, or client certificates
+    group: str  # the directory group (sso) or the kind of client certificate (mtls)
+    audience: str  # in words, for the auditor's report
+
+
+ACCESS_POLICIES: dict[Relation, AccessPolicy] = {
+    Relation.G2C: AccessPolicy("sso", "citizens", "citizen accounts, through SSO"),
+    Relation.G2B: AccessPolicy("sso", "businesses", "business accounts, through SSO"),
+    Relation.G2G: AccessPolicy("mtls", "agencies", "partner agencies' systems only, by mutual "
+                               "TLS with certificates from the internal CA; no browser login"),
+    Relation.G2E: AccessPolicy("sso", "employees", "employees (directory group), through SSO"),
+}
+
+
 class Service(_Model):
     name: Name
     title: str
@@ -234,6 +252,10 @@ class Service(_Model):
     database: bool = True
     backup_schedule: str = "daily"
     artifact: str
+
+    @property
+    def access(self) -> AccessPolicy:
+        return ACCESS_POLICIES[self.relation]
 
 
 class Stack(_Model):
@@ -705,6 +727,21 @@ def _check_rules(s: Stack) -> list[Problem]:
             elif Role.app not in nodes[ref].roles:
                 add(f"services[{i}].nodes[{j}]", f"node {ref!r} has no 'app' role",
                     "run services on nodes with the role 'app'")
+    # The gateways must be allowed to open each service's port in each of its nodes' zones.
+    gateway_zones = sorted({n.zone for n in s.nodes if Role.gateway in n.roles})
+    for i, svc in enumerate(s.services):
+        for ref in svc.nodes:
+            if ref not in nodes or Role.app not in nodes[ref].roles:
+                continue
+            zone = nodes[ref].zone
+            for gz in gateway_zones:
+                if not any(gz in f.source and zone in f.to and svc.port in f.ports
+                           and f.protocol == "tcp" for f in s.flows):
+                    add(f"services[{i}].port", f"the gateways in zone {gz!r} may not open port "
+                        f"{svc.port} on node {ref!r} (zone {zone!r})",
+                        f"add {svc.port} to the ports of the flow from {gz} to {zone}, or "
+                        "use a port that flow allows")
+                    break
     port_users: dict[tuple[str, int], str] = {}
     for i, svc in enumerate(s.services):
         for ref in svc.nodes:
