@@ -87,15 +87,34 @@ def render(stack: Stack) -> dict[str, str]:
             for site in d.sites
         ],
     }
+    sso = [svc for svc in stack.services if svc.access.login == "sso"]
     group_vars["services.yml"] = {
-        # the e-government services of the stack, as their manifests give them
+        # the e-government services of the stack, as their manifests give them, with the
+        # access policy their relation implies and the URL the public uses
         "egov_services": [
             {"name": svc.name, "title": svc.title, "agency": svc.agency,
              "relation": svc.relation.value, "nodes": list(svc.nodes),
-             "hostname": next(site.name for site in d.sites if site.service == svc.name),
+             "hostname": stack.site_of(svc).name,
+             "public_url": stack.public_url(stack.site_of(svc).name),
              "port": svc.port, "health_path": svc.health_path, "database": svc.database,
              "backup_schedule": svc.backup_schedule, "artifact": svc.artifact,
              "access": {"login": svc.access.login, "group": svc.access.group}}
+            for svc in stack.services
+        ],
+        # one OpenID Connect client per browser-facing service; the portal lets in only the
+        # directory group the relation names
+        "egov_oidc_clients": [
+            {"client_id": svc.name, "display_name": svc.title,
+             "redirect_uris": [stack.public_url(stack.site_of(svc).name) + "/oidc/callback"],
+             "rule": f'inGroup("{svc.access.group}")'}
+            for svc in sso
+        ],
+        # Prometheus scrape jobs of the services, at each node's home address
+        "egov_service_targets": [
+            {"name": svc.name,
+             "targets": [f"{d.address[ref]}:{svc.port}" for ref in svc.nodes],
+             "labels": {"service": svc.name, "relation": svc.relation.value},
+             "metrics_path": "/metrics"}
             for svc in stack.services
         ],
     }

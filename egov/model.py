@@ -313,6 +313,17 @@ class Stack(_Model):
     def fqdn(self, node: Node | str) -> str:
         return f"{node if isinstance(node, str) else node.name}.{self.domain}"
 
+    def public_url(self, name: str) -> str:
+        """https://<public name>[:port] as a browser reaches it through the gateways."""
+        port = self.gateway.https_port
+        return f"https://{name}" + ("" if port == 443 else f":{port}")
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def site_of(self, service: Service) -> Site:
+        return next(s for s in self.derived.sites if s.service == service.name)
+
     def labels(self, **extra: str) -> dict[str, str]:
         return {LABEL_STACK: self.name, **{f"{LABEL_PREFIX}.{k}": v for k, v in extra.items()}}
 

@@ -1,0 +1,1 @@
+"""The reference e-government service (see app.py)."""
