@@ -197,7 +197,8 @@ def create_app(config_path: str | None = None) -> Flask:
             if not user:
                 if request.method != "GET":
                     abort(401, "sign in first")
-                return redirect(f"/login?next={urllib.parse.quote(request.full_path)}")
+                here = request.full_path if request.query_string else request.path
+                return redirect(f"/login?next={urllib.parse.quote(here)}")
             if oidc.get("group") and oidc["group"] not in user["groups"]:
                 abort(403, f"this service is for {oidc['group']} only")
             return view(user, *args, **kwargs)

@@ -1,0 +1,87 @@
+"""Onboarding a new agency's service: `egov service new` in a throwaway copy of the project,
+then `egov up lab` from that copy deploys it with its database, SSO client, route,
+certificate, monitoring target, backup entry and checks, and a second converge of all
+five services changes nothing. It changes the running lab, so it runs with the destructive
+drills, before the lab is taken down."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from egov.model import Role, load_stack
+from egov.paths import state_dir
+
+from .browser import Browser
+from .conftest import egov
+from .test_services import context, password
+
+pytestmark = [pytest.mark.lab, pytest.mark.destructive]
+
+NEW = "pengaduan"
+COPIED = ("Pulumi.yaml", "ansible.cfg", "site.yml", "provision.yml", "teardown.yml", "roles",
+          "plugins", "templates", "stacks", "inventory", "apps", "tests", "infra")
+
+
+@pytest.fixture(scope="module")
+def onboarded(lab, tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    for item in COPIED:
+        src = lab.root / item
+        if src.is_dir():
+            shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, root / item)
+    env = {"EGOV_ROOT": str(root)}
+    res = egov("service", "new", NEW, "--relation", "G2C", "--title", "Layanan Pengaduan Warga",
+               "--agency", "Inspektorat Kota Bengkulu", root=root, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    up = egov("up", "lab", root=root, env=env, timeout=3600)
+    assert up.returncode == 0, f"egov up lab with {NEW}:\n{up.stdout[-6000:]}\n{up.stderr[-3000:]}"
+    return root, env, up
+
+
+def test_the_new_service_is_deployed_and_verified(lab, onboarded):
+    root, _, _ = onboarded
+    # `egov up` succeeded only because every node check passed, those of tests/nodes/
+    # test_services.py on the nodes that run the new service included.
+    stack = load_stack(root, "lab")
+    svc = stack.service(NEW)
+    assert svc.access.group == "citizens"
+    for ref in svc.nodes:
+        res = lab.ssh(ref, f"systemctl is-active egov-{NEW}")
+        assert res.stdout.strip() == "active", f"{ref}: egov-{NEW} is {res.stdout.strip()}"
+    db = lab.ssh("database", f"sudo -n -u postgres psql -XqtA -d {NEW} -c 'SELECT 1'")
+    assert db.stdout.strip() == "1", f"no database {NEW}: {db.stderr}"
+    units = lab.ssh("backup", "systemctl list-timers --all --no-pager "
+                              f"'egov-backup-database@{NEW}*'")
+    assert f"egov-backup-database@{NEW}" in units.stdout, units.stdout
+
+
+def test_a_citizen_uses_the_new_service_through_the_portal(lab, onboarded, tmp_path):
+    root, _, _ = onboarded
+    stack = load_stack(root, "lab")
+    ca = tmp_path / "ca.crt"
+    ca.write_text(lab.ssh("bastion", "cat /etc/ssl/egov/ca.crt").stdout)
+    gateway = stack.nodes_with(Role.gateway)[0]
+    b = Browser(str(stack.docker_host(gateway).public_address), stack.gateway.https_port,
+                context(ca))
+    site = stack.public_url(stack.site_of(stack.service(NEW)).name)
+    page = b.get(site + "/")
+    assert page.host == f"auth.{stack.domain}", f"{NEW} did not send to the portal: {page.url}"
+    page = b.login(page, "warga01", password("warga01"))
+    assert page.status == 200 and page.host.startswith(f"{NEW}."), page.url
+    res = b.request("POST", site + "/records", json_body=json.dumps({"body": "jalan berlubang"}),
+                    headers={"Accept": "application/json"})
+    assert res.status == 201, res.text[:300]
+
+
+def test_a_second_converge_with_five_services_changes_nothing(lab, onboarded):
+    root, env, _ = onboarded
+    res = egov("up", "lab", "--no-verify", root=root, env=env, timeout=3600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads((state_dir("lab") / "last-up.json").read_text())
+    assert report["converge"]["changed"] == {}, \
+        f"converge changed on re-run (node: tasks): {report['converge']['changed']}"
