@@ -144,6 +144,8 @@ def _print_run(title: str, res) -> None:
 
 @app.command()
 def up(stack: str = typer.Argument(..., help="stack name"),
+       converge: bool = typer.Option(True, help="run site.yml after provisioning (--no-converge: "
+                                     "only the Docker objects and access)"),
        verify: bool = typer.Option(True, help="run the testinfra checks after converging"),
        provisioner: str = typer.Option(
            "ansible", help="ansible: the lab provisioner on the local engine; pulumi: the "
@@ -156,8 +158,8 @@ def up(stack: str = typer.Argument(..., help="stack name"),
     if provisioner not in ("ansible", "pulumi"):
         err_console.print("[bold red]error:[/] --provisioner is ansible or pulumi")
         raise typer.Exit(EXIT_BAD_INPUT)
-    report = _lab_or_exit(lab.up, s, root, do_verify=verify, provisioner=provisioner,
-                          log=console.print)
+    report = _lab_or_exit(lab.up, s, root, do_converge=converge, do_verify=verify,
+                          provisioner=provisioner, log=console.print)
     _print_run("provision", report.provision)
     _print_run("converge", report.converge)
     for step, seconds in report.steps.items():

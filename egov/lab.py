@@ -132,8 +132,8 @@ def is_local(stack: Stack) -> bool:
     return all(h.url.startswith("unix://") for h in stack.docker_hosts)
 
 
-def up(stack: Stack, root: Path, *, do_verify: bool = True, show: bool = True,
-       provisioner: str = "ansible", log=print) -> UpReport:
+def up(stack: Stack, root: Path, *, do_converge: bool = True, do_verify: bool = True,
+       show: bool = True, provisioner: str = "ansible", log=print) -> UpReport:
     """Provision (the lab provisioner, or Pulumi through the Automation API), converge,
     verify. Stacks on remote Docker hosts are provisioned by Pulumi only."""
     report = UpReport(stack.name)
@@ -157,9 +157,10 @@ def up(stack: Stack, root: Path, *, do_verify: bool = True, show: bool = True,
             plan_file = prepare(stack, root, log=log)
         with _step(report, "provision (networks, volumes, images, containers)", log):
             report.provision = provision(stack, root, plan_file, show=show)
-    with _step(report, "converge (site.yml through the bastion)", log):
-        report.converge = converge(stack, root, show=show)
-    if do_verify:
+    if do_converge:
+        with _step(report, "converge (site.yml through the bastion)", log):
+            report.converge = converge(stack, root, show=show)
+    if do_converge and do_verify:
         with _step(report, "verify (testinfra on every node)", log):
             report.verify_ok = verify(stack, root, quiet=True) == 0
     (state_dir(stack.name) / "last-up.json").write_text(json.dumps(report.as_dict(), indent=1))
