@@ -69,6 +69,11 @@ def _fail_with_output(what: str, res: subprocess.CompletedProcess) -> None:
 
 @pytest.fixture(scope="session")
 def lab() -> Lab:
+    if os.environ.get("EGOV_REUSE_LAB") == "1":
+        # A sysadmin iterating on tests against a lab already up (never set in CI).
+        res = subprocess.CompletedProcess(["egov", "up", "lab"], 0, "", "")
+        report = json.loads((state_dir("lab") / "last-up.json").read_text())
+        return Lab(load_stack(PACKAGE_ROOT, "lab"), PACKAGE_ROOT, res, report)
     res = egov("up", "lab")
     if res.returncode != 0:
         _fail_with_output("egov up lab", res)
