@@ -38,7 +38,12 @@ def test_each_service_runs_as_its_own_user_from_its_own_environment(host, name, 
             f"{name}: {svc.name} has no system user of its own"
         unit = host.service(f"egov-{svc.name}")
         assert unit.is_running and unit.is_enabled, f"{name}: egov-{svc.name} not running+enabled"
-        assert host.file(f"{SERVICE_ROOT}/{svc.name}/venv/bin/python").exists
+        with host.sudo():  # the service's folder is closed to everyone but its user
+            venv = host.file(f"{SERVICE_ROOT}/{svc.name}/venv/bin/python").exists
+            home = host.file(f"{SERVICE_ROOT}/{svc.name}")
+            assert venv, f"{name}: {svc.name} has no virtual environment"
+            assert home.mode == 0o750 and home.group == f"egov-{svc.name}", \
+                f"{name}: {home.path} is {oct(home.mode)} {home.user}:{home.group}"
         pids = host.check_output(f"systemctl show -p MainPID --value egov-{svc.name}").strip()
         owner = host.check_output(f"ps -o user= -p {pids}").strip()
         assert owner == f"egov-{svc.name}", f"{name}: {svc.name} runs as {owner}"
