@@ -13,9 +13,22 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 
-class _PublicName(http.client.HTTPSConnection):
-    def __init__(self, name: str, address: str, port: int, context: ssl.SSLContext):
-        super().__init__(address, port, context=context, timeout=60)
+def tls_context(ca_file, cert: tuple | None = None) -> ssl.SSLContext:
+    """TLS that trusts only the stack's internal CA; `cert` = (certificate, key) to present."""
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert:
+        ctx.load_cert_chain(*cert)
+    return ctx
+
+
+class PublicName(http.client.HTTPSConnection):
+    """HTTPS to the gateway's published port, with SNI and the certificate check made for
+    the public name (the name resolves nowhere on this machine)."""
+
+    def __init__(self, name: str, address: str, port: int, context: ssl.SSLContext,
+                 timeout: float = 60):
+        super().__init__(address, port, context=context, timeout=timeout)
         self.public_name = name
 
     def connect(self):
@@ -89,7 +102,7 @@ class Browser:
             history.append(url)
             parts = urllib.parse.urlsplit(url)
             host = parts.hostname or ""
-            conn = _PublicName(host, self.address, self.port, self.context)
+            conn = PublicName(host, self.address, self.port, self.context)
             send = {"Host": parts.netloc, "User-Agent": "egov-lab-browser",
                     **(headers or {})}
             body = None

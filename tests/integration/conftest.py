@@ -79,3 +79,13 @@ def lab() -> Lab:
         _fail_with_output("egov up lab", res)
     report = json.loads((state_dir("lab") / "last-up.json").read_text())
     return Lab(load_stack(PACKAGE_ROOT, "lab"), PACKAGE_ROOT, res, report)
+
+
+@pytest.fixture(scope="session")
+def ca_file(lab, tmp_path_factory) -> Path:
+    """The stack's internal CA certificate, read from a node."""
+    res = lab.ssh("bastion", "cat /etc/ssl/egov/ca.crt")
+    assert res.returncode == 0 and "BEGIN CERTIFICATE" in res.stdout, res.stderr
+    path = tmp_path_factory.mktemp("ca") / "ca.crt"
+    path.write_text(res.stdout)
+    return path

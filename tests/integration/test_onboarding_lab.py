@@ -14,9 +14,9 @@ import pytest
 from egov.model import Role, load_stack
 from egov.paths import state_dir
 
-from .browser import Browser
+from .browser import Browser, tls_context
 from .conftest import egov
-from .test_services import context, password
+from .test_services import password
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 
@@ -60,14 +60,12 @@ def test_the_new_service_is_deployed_and_verified(lab, onboarded):
     assert f"egov-backup-database@{NEW}" in units.stdout, units.stdout
 
 
-def test_a_citizen_uses_the_new_service_through_the_portal(lab, onboarded, tmp_path):
+def test_a_citizen_uses_the_new_service_through_the_portal(lab, onboarded, ca_file):
     root, _, _ = onboarded
     stack = load_stack(root, "lab")
-    ca = tmp_path / "ca.crt"
-    ca.write_text(lab.ssh("bastion", "cat /etc/ssl/egov/ca.crt").stdout)
     gateway = stack.nodes_with(Role.gateway)[0]
     b = Browser(str(stack.docker_host(gateway).public_address), stack.gateway.https_port,
-                context(ca))
+                tls_context(ca_file))
     site = stack.public_url(stack.site_of(stack.service(NEW)).name)
     page = b.get(site + "/")
     assert page.host == f"auth.{stack.domain}", f"{NEW} did not send to the portal: {page.url}"

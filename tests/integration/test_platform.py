@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import ssl
 import urllib.parse
 
@@ -14,39 +13,21 @@ import pytest
 from egov.model import Role
 from egov.paths import state_dir
 
+from .browser import PublicName, tls_context
+
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
-def tls(lab, tmp_path_factory):
-    """A TLS context that trusts only the stack's internal CA (read from a node)."""
-    res = lab.ssh("bastion", "cat /etc/ssl/egov/ca.crt")
-    assert res.returncode == 0 and "BEGIN CERTIFICATE" in res.stdout, res.stderr
-    ca = tmp_path_factory.mktemp("ca") / "ca.crt"
-    ca.write_text(res.stdout)
-    ctx = ssl.create_default_context(cafile=str(ca))
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
-class _PublicName(http.client.HTTPSConnection):
-    """HTTPS to the gateway's published port, with SNI and the certificate check made for
-    the public name (the name resolves nowhere on this machine)."""
-
-    def __init__(self, name: str, address: str, port: int, context: ssl.SSLContext):
-        super().__init__(address, port, context=context, timeout=30)
-        self.public_name = name
-
-    def connect(self):
-        sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.public_name)
+def tls(ca_file):
+    return tls_context(ca_file)
 
 
 def _https(lab, tls, host: str, method: str, path: str, body: str | None = None,
            headers: dict | None = None) -> http.client.HTTPResponse:
     gateway = lab.stack.nodes_with(Role.gateway)[0]
     address = str(lab.stack.docker_host(gateway).public_address)
-    conn = _PublicName(host, address, lab.stack.gateway.https_port, tls)
+    conn = PublicName(host, address, lab.stack.gateway.https_port, tls, timeout=30)
     conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
     return conn.getresponse()
 

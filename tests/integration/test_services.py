@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shlex
 import socket
-import ssl
 import uuid
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from egov.model import Role
 from egov.paths import state_dir
 
-from .browser import Browser, Page
+from .browser import Browser, Page, tls_context
 
 pytestmark = pytest.mark.lab
 
@@ -24,27 +23,10 @@ def password(uid: str) -> str:
     return (state_dir("lab") / "secrets" / "ldap" / "test" / uid).read_text().strip()
 
 
-@pytest.fixture(scope="module")
-def ca_file(lab, tmp_path_factory):
-    res = lab.ssh("bastion", "cat /etc/ssl/egov/ca.crt")
-    assert res.returncode == 0 and "BEGIN CERTIFICATE" in res.stdout, res.stderr
-    path = tmp_path_factory.mktemp("ca") / "ca.crt"
-    path.write_text(res.stdout)
-    return path
-
-
-def context(ca_file, cert: tuple | None = None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=str(ca_file))
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cert:
-        ctx.load_cert_chain(*cert)
-    return ctx
-
-
 def browser(lab, ca_file, cert: tuple | None = None) -> Browser:
     gateway = lab.stack.nodes_with(Role.gateway)[0]
     return Browser(str(lab.stack.docker_host(gateway).public_address),
-                   lab.stack.gateway.https_port, context(ca_file, cert))
+                   lab.stack.gateway.https_port, tls_context(ca_file, cert))
 
 
 def url(lab, service: str, path: str = "/") -> str:

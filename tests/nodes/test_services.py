@@ -4,11 +4,16 @@ secrets readable by that user alone, and answers its health check and metrics.""
 
 import json
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from egov.model import Role
 
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+PROMETHEUS_PORT = yaml.safe_load(
+    (ROLES / "monitoring" / "defaults" / "main.yml").read_text())["monitoring__port"]
 SERVICE_ROOT = "/opt/egov"
 CONFIG_DIR = "/etc/egov"
 
@@ -90,7 +95,7 @@ def test_prometheus_scrapes_every_service(host, name, node, stack):
         pytest.skip(f"{name} has no monitoring role")
     if not stack.services:
         pytest.skip(f"stack {stack.name} has no service")
-    url = f"http://{stack.derived.address[node.name]}:9090/api/v1/targets?state=active"
+    url = f"http://{stack.derived.address[node.name]}:{PROMETHEUS_PORT}/api/v1/targets?state=active"
     want = {f"{stack.derived.address[ref]}:{svc.port}": svc.name
             for svc in stack.services for ref in svc.nodes}
     deadline = time.monotonic() + 60  # a fresh target is scraped within 15 s

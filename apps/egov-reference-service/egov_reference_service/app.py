@@ -170,13 +170,12 @@ def create_app(config_path: str | None = None) -> Flask:
     oidc = cfg.get("oidc") or {}
     keys: dict[str, object] = {}
 
-    def internal(url: str) -> dict:
-        # The portal's back channel inside the data centre, asked for by its public name.
-        return {"Host": oidc["internal_host"]} if oidc.get("internal_host") else {}
+    # The portal's back channel inside the data centre is asked for by its public name.
+    internal = {"Host": oidc["internal_host"]} if oidc.get("internal_host") else {}
 
     def signing_key(kid: str):
         if kid not in keys:
-            jwks = requests.get(oidc["jwks_uri"], headers=internal(oidc["jwks_uri"]),
+            jwks = requests.get(oidc["jwks_uri"], headers=internal,
                                 timeout=10).json()
             keys.clear()
             for jwk in jwks.get("keys", []):
@@ -241,7 +240,7 @@ def create_app(config_path: str | None = None) -> Flask:
         if "code" not in request.args:
             abort(403, request.args.get("error_description") or request.args.get("error")
                   or "the portal refused the sign-in")
-        answer = requests.post(oidc["token_endpoint"], headers=internal(oidc["token_endpoint"]),
+        answer = requests.post(oidc["token_endpoint"], headers=internal,
                                data={"grant_type": "authorization_code",
                                      "code": request.args["code"],
                                      "redirect_uri": cfg["public_url"] + "/oidc/callback"},
