@@ -2,6 +2,10 @@
 
 import re
 
+import pytest
+
+pytestmark = pytest.mark.control("SPBE-33-ADMIN-CHANGE", "EGOV-SSH")
+
 
 def test_systemd_is_pid_1_and_no_unit_failed(host, name):
     assert host.check_output("cat /proc/1/comm") == "systemd", f"{name}: PID 1 is not systemd"

@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
+import pytest
 import yaml
+
+pytestmark = pytest.mark.control("EGOV-BASE")
 
 ROLE_DEFAULTS = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "roles" / "base" / "defaults" / "main.yml").read_text()

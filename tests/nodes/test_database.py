@@ -8,6 +8,8 @@ import pytest
 from egov.model import Role
 from egov.paths import state_dir
 
+pytestmark = pytest.mark.control("EGOV-DATABASE")
+
 UNIT = "postgresql@15-main"
 PORT = 5432
 
@@ -41,6 +43,7 @@ def test_data_directory_on_the_volume(host, name):
     assert data.startswith("/var/lib/postgresql/"), f"{name}: data directory is {data}"
 
 
+@pytest.mark.control("SPBE-33-DB-INTERMEDIARY")
 def test_listens_only_on_the_nodes_addresses(host, name, stack):
     want = {f"tcp://{addr}:{PORT}" for addr in _legs(stack, name).values()}
     got = {s for s in host.socket.get_listening_sockets()
@@ -48,6 +51,7 @@ def test_listens_only_on_the_nodes_addresses(host, name, stack):
     assert got == want, f"{name}: PostgreSQL listens on {sorted(got)}, expected {sorted(want)}"
 
 
+@pytest.mark.control("SPBE-33-TLS")
 def test_tls_and_scram_are_required_settings(host, name):
     for setting, want in (("ssl", "on"), ("password_encryption", "scram-sha-256"),
                           ("ssl_min_protocol_version", "TLSv1.2"),
@@ -70,6 +74,7 @@ def _expected_hba(stack, name: str) -> list[str]:
     return lines
 
 
+@pytest.mark.control("SPBE-33-DB-INTERMEDIARY")
 def test_pg_hba_is_exactly_what_the_stack_derives(host, name, stack):
     with host.sudo():
         hba = host.file("/etc/postgresql/15/main/pg_hba.conf")

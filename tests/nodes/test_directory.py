@@ -4,6 +4,8 @@ import pytest
 
 from egov.paths import state_dir
 
+pytestmark = pytest.mark.control("EGOV-IDENTITY")
+
 
 def _has_role(node, role):
     return role in [r.value for r in node.roles]
@@ -26,6 +28,7 @@ def test_slapd_runs_and_is_enabled(host, name, directory):
     assert slapd.is_enabled, f"{name}: slapd is not enabled"
 
 
+@pytest.mark.control("SPBE-33-TLS")
 def test_slapd_listens_on_ldaps_and_not_on_plain_ldap(host, name, directory):
     assert host.socket("tcp://0.0.0.0:636").is_listening, f"{name}: slapd does not listen on 636"
     plain = [s for s in host.socket.get_listening_sockets() if s.endswith(":389")]
@@ -33,6 +36,7 @@ def test_slapd_listens_on_ldaps_and_not_on_plain_ldap(host, name, directory):
     assert not off_loopback, f"{name}: plain LDAP listens beyond loopback: {off_loopback}"
 
 
+@pytest.mark.control("SPBE-33-TLS")
 def test_ldaps_presents_a_certificate_of_the_stack_ca(host, name, directory, stack):
     address = stack.derived.address[name]
     out = host.run(

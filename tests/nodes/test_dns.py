@@ -8,6 +8,8 @@ import pytest
 
 from egov.model import Role
 
+pytestmark = pytest.mark.control("EGOV-DNS")
+
 # One A query over UDP from the node (python3 is on every node, dig is not); prints
 # {"rcode": n, "addresses": [...]} or {"error": "..."}.
 QUERY = r"""

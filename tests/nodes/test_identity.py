@@ -8,6 +8,8 @@ import pytest
 
 from egov.paths import state_dir
 
+pytestmark = pytest.mark.control("EGOV-IDENTITY", "EGOV-SSO")
+
 
 @pytest.fixture
 def identity(node, name):

@@ -10,6 +10,8 @@ import yaml
 
 from egov.model import Role
 
+pytestmark = pytest.mark.control("EGOV-LOGGING")
+
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 DEFAULTS = yaml.safe_load((ROLES / "logging" / "defaults" / "main.yml").read_text())
 PORT = DEFAULTS["logging__port"]
@@ -76,6 +78,7 @@ def test_forwarder_is_connected_to_every_collector(host, name, node, stack):
     assert want <= peers, f"{name}: no connection to the collectors {want - peers} on :{PORT}"
 
 
+@pytest.mark.control("SPBE-33-TLS")
 def test_collectors_answer_with_tls_and_an_internal_ca_certificate(host, name, node, stack):
     if not DEFAULTS["logging__tls"]:
         pytest.skip("log forwarding without TLS")

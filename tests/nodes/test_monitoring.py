@@ -9,6 +9,8 @@ import yaml
 
 from egov.model import Role
 
+pytestmark = pytest.mark.control("EGOV-MONITORING")
+
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 EXPORTER = yaml.safe_load((ROLES / "node_exporter" / "defaults" / "main.yml").read_text())
 MONITORING = yaml.safe_load((ROLES / "monitoring" / "defaults" / "main.yml").read_text())

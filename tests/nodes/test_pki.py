@@ -9,6 +9,8 @@ import yaml
 
 from egov.model import Role
 
+pytestmark = pytest.mark.control("EGOV-PKI")
+
 PKI = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "roles" / "pki" / "defaults" / "main.yml").read_text()
 )

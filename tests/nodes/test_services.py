@@ -11,6 +11,8 @@ import yaml
 
 from egov.model import Role
 
+pytestmark = pytest.mark.control("EGOV-SERVICES")
+
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 PROMETHEUS_PORT = yaml.safe_load(
     (ROLES / "monitoring" / "defaults" / "main.yml").read_text())["monitoring__port"]
@@ -54,6 +56,7 @@ def test_each_service_runs_as_its_own_user_from_its_own_environment(host, name, 
         assert owner == f"egov-{svc.name}", f"{name}: {svc.name} runs as {owner}"
 
 
+@pytest.mark.control("SPBE-33-PORTS")
 def test_each_service_listens_on_the_home_address_only(host, name, node, stack, services):
     address = stack.derived.address[node.name]
     for svc in services:
@@ -90,6 +93,7 @@ def test_each_service_answers_health_and_metrics(host, name, node, stack, servic
             f"{name}: {svc.name} metrics: {status} {body[:200]}"
 
 
+@pytest.mark.control("EGOV-MONITORING")
 def test_prometheus_scrapes_every_service(host, name, node, stack):
     if Role.monitoring not in node.roles:
         pytest.skip(f"{name} has no monitoring role")

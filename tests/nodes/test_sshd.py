@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.control("EGOV-SSH", "SPBE-33-ADMIN-CHANGE")
+
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "sshd"
 DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
 DROP_IN = "/etc/ssh/sshd_config.d/10-egov-hardening.conf"
@@ -75,6 +77,7 @@ def test_moduli_at_least_3072_bits(host, sshd, name):
     assert small == "0", f"{name}: /etc/ssh/moduli has {small} groups under 3072 bits"
 
 
+@pytest.mark.control("SPBE-33-DB-INTERMEDIARY")
 def test_ssh_only_from_the_bastion(sshd, name, node, stack):
     want = _allowed_sources(stack, node)
     allowed = {entry.split("@", 1)[1] for line in sshd.get("allowusers", [])
