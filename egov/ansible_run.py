@@ -25,6 +25,8 @@ class RunResult:
     # (host, task, message) of every failure
     failed: list[tuple[str, str, str]] = field(default_factory=list)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    # host -> what the run left in place: {"files": {path: sha1}, "units": [name]}
+    managed: dict[str, dict] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -44,6 +46,25 @@ def ansible_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, st
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra or {})
     return env
+
+
+def follow(proc: subprocess.Popen, path: Path, take, interval: float = 0.2) -> None:
+    """Hand every complete JSON line appended to `path` to `take` while `proc` runs, and
+    the last ones after it ends."""
+    offset = 0
+    while True:
+        done = proc.poll() is not None
+        with open(path, encoding="utf-8") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+        # only complete lines; a partial one is read on the next round
+        cut = chunk.rfind("\n") + 1
+        offset += len(chunk[:cut].encode())
+        for line in chunk[:cut].splitlines():
+            take(json.loads(line))
+        if done:
+            return
+        time.sleep(interval)
 
 
 def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
@@ -74,20 +95,8 @@ def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       transient=True, disable=not show) as progress:
             bar = progress.add_task(progress_label, total=None)
-            offset = 0
-            while True:
-                done = proc.poll() is not None
-                with open(events, encoding="utf-8") as fh:
-                    fh.seek(offset)
-                    chunk = fh.read()
-                    # only complete lines; a partial one is read on the next round
-                    cut = chunk.rfind("\n") + 1
-                    offset += len(chunk[:cut].encode())
-                for line in chunk[:cut].splitlines():
-                    _take(result, json.loads(line), progress, bar, progress_label)
-                if done:
-                    break
-                time.sleep(0.2)
+            follow(proc, events,
+                   lambda ev: _take(result, ev, progress, bar, progress_label))
     result.returncode = proc.returncode
     result.seconds = time.monotonic() - start
     events.unlink(missing_ok=True)
@@ -103,5 +112,11 @@ def _take(result: RunResult, ev: dict, progress, bar, label: str) -> None:
             result.changed.setdefault(ev["host"], []).append(ev["task"])
         elif ev["status"] in ("failed", "unreachable"):
             result.failed.append((ev["host"], ev["task"], ev.get("msg", "")))
+    elif kind == "managed":
+        seen = result.managed.setdefault(ev["host"], {"files": {}, "units": []})
+        if ev["kind"] == "file":
+            seen["files"][ev["name"]] = ev["checksum"]  # the last write of a file wins
+        elif ev["name"] not in seen["units"]:
+            seen["units"].append(ev["name"])
     elif kind == "stats":
         result.stats = ev["hosts"]

@@ -164,8 +164,10 @@ def up(stack: str = typer.Argument(..., help="stack name"),
     _print_run("converge", report.converge)
     for step, seconds in report.steps.items():
         console.print(f"  {seconds:6.1f} s  {step}", highlight=False)
+    if report.verify is not None:
+        _print_verify(report.verify)
     if report.verify_ok is False:
-        err_console.print("[bold red]verify failed[/]: see the test output above")
+        err_console.print("[bold red]verify failed[/]")
         raise typer.Exit(1)
     console.print(f"[green]stack {stack} is up[/]")
 
@@ -181,14 +183,60 @@ def converge(stack: str = typer.Argument(..., help="stack name"),
     _print_run("converge", res)
 
 
+def _print_verify(run) -> None:
+    t = run.report["totals"]
+    for r in run.failures():
+        err_console.print(f"[bold red]FAILED[/] {r['node']}: {r['check']} "
+                          f"[{', '.join(r['controls'])}]", highlight=False)
+        for line in r["message"].splitlines()[:12]:
+            err_console.print(f"    {line}", highlight=False)
+    console.print(f"verify: {t['passed']} passed, {t['failed'] + t['error']} failed, "
+                  f"{t['skipped']} not applicable in {run.report['seconds']} s "
+                  f"({run.report['workers']} worker(s))", highlight=False)
+    missing = [c["id"] for c in run.report["controls"] if c["status"] == "no evidence"]
+    if missing:
+        console.print(f"controls without evidence: {', '.join(missing)}", highlight=False)
+    console.print(f"evidence: {run.files['json']}\n          {run.files['html']}", highlight=False)
+    if not run.report["results"]:
+        err_console.print(f"[bold red]no check ran[/]: see {run.log}")
+
+
 @app.command()
 def verify(stack: str = typer.Argument(..., help="stack name"),
-           workers: int = typer.Option(4, help="nodes checked in parallel")):
-    """Run the testinfra checks against every node, through the bastion."""
+           workers: int = typer.Option(4, help="checks run in parallel (1: one after another)"),
+           report_dir: Annotated[Path | None, typer.Option(
+               help="where to write the JSON and HTML evidence [default: the stack's state "
+               "folder]")] = None):
+    """Run every testinfra check against every node through the bastion, and write the
+    evidence (JSON and HTML, by node and by control)."""
     from egov import lab
     root = project_root()
     s = load_or_exit(stack, root)
-    raise typer.Exit(0 if lab.verify(s, root, workers=workers) == 0 else 1)
+    run = lab.verify(s, root, workers=workers, report_dir=report_dir)
+    _print_verify(run)
+    raise typer.Exit(0 if run.ok else 1)
+
+
+@app.command()
+def audit(stack: str = typer.Argument(..., help="stack name"),
+          out: Annotated[Path | None, typer.Option(
+              "--out", "-o", help="report folder [default: reports/ of the project]")] = None,
+          evidence_file: Annotated[Path | None, typer.Option(
+              "--evidence", help="a verify result (JSON) [default: the latest of the stack]")]
+          = None):
+    """Write the auditor's document (Markdown and HTML): the stack in plain words, the
+    offline plan and policies, the network picture and the latest verification evidence
+    by control. Works offline; says when the evidence is older than the stack definition."""
+    from egov.audit import run_audit
+    root = project_root()
+    s = load_or_exit(stack, root)
+    result = run_audit(root, s, out or root / "reports", evidence_file)
+    colour = {"current": "green", "stale": "bold red", "missing": "yellow"}[result.freshness]
+    console.print(f"evidence: [{colour}]{result.freshness}[/]")
+    for kind, path in result.files.items():
+        console.print(f"wrote {kind}: {path}", highlight=False)
+    if not result.plan.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -14,8 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from egov import access, docker_plan, engine, images, inventory
-from egov.ansible_run import RunResult, ansible_env, run_playbook
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from egov import access, docker_plan, engine, evidence, images, inventory
+from egov.ansible_run import RunResult, ansible_env, follow, run_playbook
 from egov.model import LABEL_NODE, LABEL_STACK, Stack
 from egov.paths import state_dir
 
@@ -31,6 +33,7 @@ class UpReport:
     provision: RunResult | None = None
     converge: RunResult | None = None
     verify_ok: bool | None = None
+    verify: VerifyRun | None = None
 
     def as_dict(self) -> dict:
         def run(r: RunResult | None):
@@ -40,7 +43,8 @@ class UpReport:
                     "changed_count": r.changed_count, "failed": r.failed, "log": str(r.log)}
         return {"stack": self.stack, "steps": {k: round(v, 1) for k, v in self.steps.items()},
                 "provision": run(self.provision), "converge": run(self.converge),
-                "verify_ok": self.verify_ok}
+                "verify_ok": self.verify_ok,
+                "verify_report": str(self.verify.files["json"]) if self.verify else None}
 
 
 def require_local(stack: Stack) -> None:
@@ -101,7 +105,27 @@ def converge(stack: Stack, root: Path, show: bool = True, limit: str | None = No
                        show=show, limit=limit)
     if not res.ok:
         raise LabError(_failure("converge", res))
+    record_baseline(stack, res)
     return res
+
+
+def baseline_file(stack: Stack | str) -> Path:
+    return state_dir(stack if isinstance(stack, str) else stack.name) / "managed.json"
+
+
+def record_baseline(stack: Stack, res: RunResult) -> None:
+    """Keep what a successful converge left on each node (files and their checksums, the
+    units it started): `egov verify` reports any difference as drift. A converge limited
+    to some nodes replaces only their entries."""
+    path = baseline_file(stack)
+    known = json.loads(path.read_text()) if path.exists() else {}
+    nodes = {n.name for n in stack.nodes}
+    known = {host: entry for host, entry in known.items() if host in nodes}
+    for host, entry in res.managed.items():
+        known[host] = {"files": dict(sorted(entry["files"].items())),
+                       "units": sorted(entry["units"])}
+    path.write_text(json.dumps(known, indent=1, sort_keys=True))
+    os.chmod(path, 0o600)
 
 
 def _failure(what: str, res: RunResult) -> str:
@@ -113,19 +137,70 @@ def _failure(what: str, res: RunResult) -> str:
     return "\n".join(lines)
 
 
-def verify(stack: Stack, root: Path, workers: int = 4, quiet: bool = False,
-           extra: list[str] = ()) -> int:
-    """Run the testinfra suite against every node through the bastion; pytest's exit code."""
+@dataclass
+class VerifyRun:
+    returncode: int
+    report: dict
+    files: dict[str, Path]
+    log: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.report["passed"]
+
+    def failures(self) -> list[dict]:
+        return [r for r in self.report["results"] if r["outcome"] in ("failed", "error")]
+
+
+def verify(stack: Stack, root: Path, workers: int = 4, show: bool = True,
+           extra: list[str] = (), report_dir: Path | None = None) -> VerifyRun:
+    """Run the testinfra suite against every node through the bastion (in parallel with
+    `workers` > 1), show progress, and write the JSON and HTML evidence."""
+    out_dir = report_dir or evidence.reports_dir(stack)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logs = state_dir(stack.name) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    progress_file, result_file = logs / "verify-progress.jsonl", logs / "verify-result.json"
+    for f in (progress_file, result_file):
+        f.unlink(missing_ok=True)
+    progress_file.touch()
     hosts = ",".join(f"ssh://{n.name}" for n in stack.nodes)
     cmd = [sys.executable, "-m", "pytest", str(root / "tests" / "nodes"), f"--hosts={hosts}",
            f"--ssh-config={access.ssh_config(stack)}", "-p", "no:cacheprovider",
-           "-o", "addopts=", "--rootdir", str(root / "tests" / "nodes")]
-    if workers > 1:
-        cmd += ["-n", str(workers)]
-    cmd += ["-q"] if quiet else []
+           "-p", "egov.verify_report", "-o", "addopts=", "-q", "-rfE",
+           "--rootdir", str(root / "tests" / "nodes")]
+    cmd += ["-n", str(workers)] if workers > 1 else ["-p", "no:xdist"]
     cmd += list(extra)
-    env = ansible_env(root, {"EGOV_STACK": stack.name, "EGOV_ROOT": str(root)})
-    return subprocess.run(cmd, cwd=root, env=env).returncode
+    env = ansible_env(root, {"EGOV_STACK": stack.name, "EGOV_ROOT": str(root),
+                             "EGOV_VERIFY_PROGRESS": str(progress_file),
+                             "EGOV_VERIFY_RESULT": str(result_file)})
+    log = logs / "verify.log"
+    started = evidence.now()
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    with open(log, "w", encoding="utf-8") as out, \
+            Progress(TextColumn("verify {task.description}"), BarColumn(), MofNCompleteColumn(),
+                     TimeElapsedColumn(), transient=True, disable=not show) as bar:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        task = bar.add_task("(collecting)", total=None)
+
+        def take(ev: dict) -> None:
+            if "total" in ev:
+                bar.update(task, total=ev["total"])
+            else:
+                counts[ev["outcome"]] += 1
+                bar.advance(task)
+            bar.update(task, description=f"{counts['passed']} passed, "
+                       f"{counts['failed'] + counts['error']} failed")
+        follow(proc, progress_file, take)
+    finished = evidence.now()
+    raw = json.loads(result_file.read_text()) if result_file.exists() else {"results": []}
+    report = evidence.build(stack, root, raw, started=started, finished=finished,
+                            workers=workers, returncode=proc.returncode)
+    if not raw["results"]:
+        report["passed"] = False
+    files = evidence.write(root, report, out_dir)
+    return VerifyRun(proc.returncode, report, files, log)
 
 
 def is_local(stack: Stack) -> bool:
@@ -162,7 +237,8 @@ def up(stack: Stack, root: Path, *, do_converge: bool = True, do_verify: bool = 
             report.converge = converge(stack, root, show=show)
     if do_converge and do_verify:
         with _step(report, "verify (testinfra on every node)", log):
-            report.verify_ok = verify(stack, root, quiet=True) == 0
+            report.verify = verify(stack, root, show=show)
+            report.verify_ok = report.verify.ok
     (state_dir(stack.name) / "last-up.json").write_text(json.dumps(report.as_dict(), indent=1))
     return report
 
