@@ -21,6 +21,10 @@ description:
 """
 
 
+FILE_ACTIONS = {"template", "copy"}
+UNIT_ACTIONS = {"systemd", "systemd_service", "service"}
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "notification"
@@ -62,6 +66,31 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_on_ok(self, result):
         self._result("changed" if result._result.get("changed") else "ok", result)
+        self._managed(result)
+
+    def _managed(self, result):
+        """What a converge leaves in place, as the baseline drift is measured against:
+        each file a template or copy task wrote (path, sha1) and each long-running unit a
+        task started. Delegated tasks act on another machine and are left out."""
+        task = result._task
+        if task.delegate_to or task.check_mode:
+            return
+        action = task.action.rsplit(".", 1)[-1]
+        host = result._host.get_name()
+        res = result._result
+        for item in res.get("results") or [res]:
+            if item.get("skipped") or item.get("failed"):
+                continue
+            if action in FILE_ACTIONS and item.get("checksum"):
+                path = item.get("dest") or item.get("path")
+                if path:
+                    self._emit(event="managed", host=host, kind="file", name=path,
+                               checksum=item["checksum"], task=task.get_name())
+            elif action in UNIT_ACTIONS and item.get("state") in ("started", "running"):
+                status = item.get("status") or {}
+                if status.get("Type", "simple") != "oneshot" and item.get("name"):
+                    self._emit(event="managed", host=host, kind="unit", name=item["name"],
+                               task=task.get_name())
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._result("ignored" if ignore_errors else "failed", result)
