@@ -1,12 +1,21 @@
 """Backup nodes: a restic repository on the node's volume, nightly dumps of every service
 database through systemd timers, retention, and the directory dump only with a directory."""
 
+import json
+import re
+import shlex
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from egov.model import Role
 from egov.paths import state_dir
 
+pytestmark = pytest.mark.control("EGOV-BACKUP")
+
 CONFIG = "/etc/egov-backup"
+# A dump may still be running when the next one is due.
+GRACE = timedelta(hours=1)
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +98,43 @@ def test_database_reached_over_tls_as_the_backup_role(host, name, stack):
     ssl, version = out.stdout.strip().split("|")
     assert ssl == "t" and version in ("TLSv1.2", "TLSv1.3"), \
         f"{name}: connection to {dbs[0]} is not TLS 1.2+ ({out.stdout.strip()})"
+
+
+def _period(host, timer: str) -> timedelta:
+    """The time between two runs of a timer, from its installed calendar expression."""
+    calendar = re.search(r"OnCalendar=(.+?) ;",
+                         host.check_output(f"systemctl show -P TimersCalendar {timer}")).group(1)
+    out = host.check_output(f"TZ=UTC systemd-analyze calendar --iterations=2 "
+                            f"{shlex.quote(calendar)}")
+    when = [datetime.strptime(m, "%Y-%m-%d %H:%M:%S")
+            for m in re.findall(r"(?:Next elapse|Iter\. #2): \w+ (\S+ \S+)", out)]
+    assert len(when) == 2, f"cannot read the period of {timer}: {out}"
+    return when[1] - when[0]
+
+
+def _snapshot_time(text: str) -> datetime:
+    # restic writes nanoseconds; Python reads at most microseconds
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text)).astimezone(UTC)
+
+
+def test_latest_backup_is_younger_than_its_schedule_allows(host, name, stack, evidence):
+    due = {f"db:{s.name}": f"egov-backup-database@{s.name}.timer"
+           for s in stack.services if s.database}
+    if stack.nodes_with(Role.directory):
+        due["directory"] = "egov-backup-directory.timer"
+    with host.sudo():
+        snaps = json.loads(host.check_output("/usr/local/sbin/egov-restic snapshots --json"))
+    now = datetime.now(UTC)
+    stale, seen = [], []
+    for tag, timer in sorted(due.items()):
+        times = [_snapshot_time(s["time"]) for s in snaps if tag in s.get("tags", [])]
+        limit = _period(host, timer) + GRACE
+        if not times:
+            stale.append(f"{tag}: no backup at all")
+            continue
+        age = now - max(times)
+        seen.append(f"{tag} {int(age.total_seconds() // 60)} min old (limit {limit})")
+        if age > limit:
+            stale.append(f"{tag}: latest backup is {age} old, its schedule allows {limit}")
+    evidence("; ".join(seen))
+    assert not stale, f"{name}: backups older than their schedule allows:\n" + "\n".join(stale)

@@ -5,11 +5,14 @@ Every probe runs on the gateway itself, against its loopback."""
 import json
 import shlex
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from egov.model import Role
+from egov.model import SSO_SITE, Role
+
+pytestmark = pytest.mark.control("EGOV-GATEWAY", "SPBE-33-TLS")
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 GATEWAY = yaml.safe_load((ROLES / "gateway" / "defaults" / "main.yml").read_text())
@@ -170,3 +173,34 @@ def test_requests_are_rate_limited_per_client(host, name, sites):
     statuses = [status for status, _ in answer]
     assert 429 in statuses, \
         f"{name}: {len(statuses)} quick requests to {sites[0].name} never got 429"
+
+
+@pytest.mark.control("EGOV-SSO", "EGOV-MTLS")
+def test_each_service_enforces_its_access_policy(host, name, sites, stack, evidence):
+    """Browser-facing services send an unknown visitor to the SSO portal; G2G services
+    refuse a client without a certificate from the internal CA."""
+    portal = f"{SSO_SITE}.{stack.domain}"
+    wrong, seen = [], []
+    for svc in stack.services:
+        site = stack.site_of(svc).name
+        if svc.access.login == "mtls":
+            [[status, _]] = probe(host, site)
+            seen.append(f"{site}: {status} without a client certificate")
+            if status not in (400, 403, 495, 496):
+                wrong.append(f"{site} ({svc.name}, {svc.relation}): answered {status} to a "
+                             "client without a certificate")
+            continue
+        [[first, h1]] = probe(host, site, path="/")
+        [[second, h2]] = probe(host, site, path="/login")
+        target = urlsplit(h2.get("location", ""))
+        seen.append(f"{site}: / -> {first} {h1.get('location', '')}; /login -> {second} "
+                    f"{target.scheme}://{target.hostname}{target.path}")
+        if first not in (302, 303) or not h1.get("location", "").startswith("/login"):
+            wrong.append(f"{site} ({svc.name}): / answered {first} "
+                         f"{h1.get('location', '')!r} to a visitor without a session")
+        if second not in (302, 303) or target.hostname != portal \
+                or not target.path.startswith("/oauth2/authorize"):
+            wrong.append(f"{site} ({svc.name}): /login answered {second} "
+                         f"{h2.get('location', '')!r}, not the portal's authorization endpoint")
+    evidence("; ".join(seen))
+    assert not wrong, f"{name}: access policies not enforced:\n" + "\n".join(wrong)
