@@ -71,7 +71,7 @@ def select_stack(root: Path, stack_name: str):
         Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
     env = {"PULUMI_BACKEND_URL": backend, **_passphrase_env(root, stack)}
     opts = auto.LocalWorkspaceOptions(work_dir=str(root), env_vars=env,
-                                      secrets_provider="passphrase")
+                                      secrets_provider="passphrase")  # pragma: allowlist secret
     return auto.create_or_select_stack(stack_name, work_dir=str(root), opts=opts)
 
 
