@@ -88,7 +88,9 @@ class CallbackModule(CallbackBase):
                                checksum=item["checksum"], task=task.get_name())
             elif action in UNIT_ACTIONS and item.get("state") in ("started", "running"):
                 status = item.get("status") or {}
-                if status.get("Type", "simple") != "oneshot" and item.get("name"):
+                lasting = status.get("Type", "simple") != "oneshot" \
+                    or status.get("RemainAfterExit") == "yes"
+                if lasting and item.get("name"):
                     self._emit(event="managed", host=host, kind="unit", name=item["name"],
                                task=task.get_name())
 
