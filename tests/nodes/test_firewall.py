@@ -47,10 +47,10 @@ def _nft_json(host, what):
         return json.loads(host.check_output(f"nft -j list {what}"))["nftables"]
 
 
-@pytest.fixture
-def applied(host, name):
+@pytest.fixture(scope="module")
+def applied(host):
     if not host.file(RULES).exists:
-        pytest.fail(f"{name}: the firewall role is not applied ({RULES} missing)")
+        pytest.fail(f"{host.backend.hostname}: the firewall role is not applied ({RULES} missing)")
 
 
 def _bridge_gateways(stack, node):

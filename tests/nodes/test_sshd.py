@@ -12,9 +12,10 @@ DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
 DROP_IN = "/etc/ssh/sshd_config.d/10-egov-hardening.conf"
 
 
-@pytest.fixture
-def sshd(host, name):
-    """sshd -T as {key: [values]} (keys repeat: hostkey, allowusers)."""
+@pytest.fixture(scope="module")
+def sshd(host):
+    """sshd -T as {key: [values]} (keys repeat: hostkey, allowusers); read once per node."""
+    name = host.backend.hostname
     if not host.file(DROP_IN).exists:
         pytest.fail(f"{name}: the sshd role is not applied ({DROP_IN} missing)")
     out: dict[str, list[str]] = {}
@@ -96,3 +97,8 @@ def test_sshd_config_files_are_root_owned(host, sshd, name):
     assert f.user == "root" and f.mode == 0o644, f"{name}: {DROP_IN} is {oct(f.mode)} by {f.user}"
     assert host.service("ssh").is_running and host.service("ssh").is_enabled, \
         f"{name}: ssh.service is not running and enabled"
+
+
+def test_no_message_of_the_day_scripts_per_session(host, sshd, name):
+    pam = host.file("/etc/pam.d/sshd").content_string
+    assert "pam_motd" not in pam, f"{name}: /etc/pam.d/sshd still runs pam_motd at each session"
