@@ -20,6 +20,7 @@ from egov.model import Stack, stack_file
 from egov.paths import state_dir
 
 OUTCOMES = ("failed", "error", "passed", "skipped")
+KEEP = 30  # timestamped reports kept per stack; the latest is always kept too
 
 
 def reports_dir(stack: Stack | str) -> Path:
@@ -117,6 +118,9 @@ def write(root: Path, report: dict, out_dir: Path) -> dict[str, Path]:
         latest = out_dir / f"{stem}-latest.{kind}"
         shutil.copyfile(path, latest)
         files[f"latest_{kind}"] = latest
+        dated = sorted(p for p in out_dir.glob(f"{stem}-2*.{kind}"))
+        for old in dated[:-KEEP]:
+            old.unlink()
     return files
 
 

@@ -56,10 +56,28 @@ def test_second_up_changes_nothing(lab):
         f"converge changed on re-run (node: tasks): {report['converge']['changed']}"
 
 
-def test_verify_passes(lab):
+def test_verify_passes_and_writes_evidence_by_node_and_control(lab):
+    from egov import evidence
     res = egov("verify", "lab")
-    assert res.returncode == 0, res.stdout[-4000:]
-    assert " passed" in res.stdout and " failed" not in res.stdout
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    assert " passed, 0 failed" in res.stdout
+    report = evidence.latest("lab")
+    assert report["passed"] is True and report["stack"] == "lab"
+    assert set(report["nodes"]) == {n.name for n in lab.stack.nodes} | {"(stack)"}
+    assert report["definition"]["sha256"] == evidence.definition(lab.stack, lab.root)["sha256"]
+    assert report["definition"]["project_commit"], "the evidence names no commit"
+    ran = [r for r in report["results"] if r["outcome"] != "skipped"]
+    assert all(r["controls"] and r["time"] and r["seconds"] >= 0 for r in ran)
+    for node in lab.stack.nodes:
+        checks = {r["check"].split("::")[1] for r in ran if r["node"] == node.name}
+        assert {"test_managed_files_are_as_the_last_converge_left_them",
+                "test_only_ports_the_stack_opens_are_listening"} <= checks, node.name
+    status = {c["id"]: c["status"] for c in report["controls"]}
+    for control in ("SPBE-33-ZONES", "SPBE-33-PORTS", "SPBE-33-ADMIN-CHANGE", "SPBE-33-TLS",
+                    "SPBE-33-DB-INTERMEDIARY", "EGOV-SSO", "EGOV-MTLS", "EGOV-BACKUP",
+                    "EGOV-DRIFT", "EGOV-MONITORING", "EGOV-LOGGING"):
+        assert status[control] == "passed", f"{control}: {status[control]}"
+    assert status["EGOV-RESTORE"] == "no evidence", "verify has no restore evidence of its own"
 
 
 def test_status_shows_every_node_running(lab):
