@@ -10,38 +10,39 @@ from egov.model import Role
 
 pytestmark = pytest.mark.control("EGOV-DNS")
 
-# One A query over UDP from the node (python3 is on every node, dig is not); prints
-# {"rcode": n, "addresses": [...]} or {"error": "..."}.
+# A query over UDP for each name, from the node (python3 is on every node, dig is not), all
+# in one command; prints {name: {"rcode": n, "addresses": [...]} or {"error": "..."}}.
 QUERY = r"""
 import json, random, socket, struct, sys
-server, name = sys.argv[1], sys.argv[2]
-qid = random.randint(0, 65535)
-packet = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-packet += b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
-packet += struct.pack(">HH", 1, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(5)
-try:
-    s.sendto(packet, (server, 53))
-    data = s.recv(4096)
-except OSError as e:
-    print(json.dumps({"error": str(e)}))
-    sys.exit(0)
-rcode, count = struct.unpack(">H", data[2:4])[0] & 0xF, struct.unpack(">H", data[6:8])[0]
-i = len(packet)
-addresses = []
-for _ in range(count):
-    i += 2 if data[i] & 0xC0 == 0xC0 else data.index(b"\0", i) - i + 1
-    rtype, _, _, length = struct.unpack(">HHIH", data[i:i + 10])
-    if rtype == 1:
-        addresses.append(socket.inet_ntoa(data[i + 10:i + 14]))
-    i += 10 + length
-print(json.dumps({"rcode": rcode, "addresses": addresses}))
+def ask(server, name):
+    qid = random.randint(0, 65535)
+    packet = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    packet += b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
+    packet += struct.pack(">HH", 1, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    try:
+        s.sendto(packet, (server, 53))
+        data = s.recv(4096)
+    except OSError as e:
+        return {"error": str(e)}
+    rcode, count = struct.unpack(">H", data[2:4])[0] & 0xF, struct.unpack(">H", data[6:8])[0]
+    i = len(packet)
+    addresses = []
+    for _ in range(count):
+        i += 2 if data[i] & 0xC0 == 0xC0 else data.index(b"\0", i) - i + 1
+        rtype, _, _, length = struct.unpack(">HHIH", data[i:i + 10])
+        if rtype == 1:
+            addresses.append(socket.inet_ntoa(data[i + 10:i + 14]))
+        i += 10 + length
+    return {"rcode": rcode, "addresses": addresses}
+print(json.dumps({name: ask(sys.argv[1], name) for name in sys.argv[2:]}))
 """
 
 
-def query(host, server: str, name: str) -> dict:
-    command = " ".join(shlex.quote(a) for a in ["python3", "-c", QUERY, server, name])
+def query(host, server: str, *names: str) -> dict:
+    """The answers of `server` for each name, asked from the node in one command."""
+    command = " ".join(shlex.quote(a) for a in ["python3", "-c", QUERY, server, *names])
     return json.loads(host.check_output(command))
 
 
@@ -72,17 +73,20 @@ def test_every_node_resolves_the_stack_through_its_zone(host, name, node, stack)
     for server_node in dns_nodes(stack):
         server = next(leg.address for leg in stack.derived.attachments[server_node.name]
                       if leg.zone == node.zone)
+        unknown = f"no-such-node.{stack.domain}"
+        answers = query(host, server, *(stack.fqdn(o) for o in stack.nodes),
+                        *(site.name for site in stack.derived.sites), unknown)
         for other in stack.nodes:
             fqdn = stack.fqdn(other)
-            got = query(host, server, fqdn)
+            got = answers[fqdn]
             assert got.get("addresses") == [stack.derived.address[other.name]], \
                 f"{name}: {server_node.name} ({server}) answers {got} for {fqdn}"
         gateways = sorted(stack.derived.address[g.name] for g in stack.nodes_with(Role.gateway))
         for site in stack.derived.sites:
-            got = query(host, server, site.name)
+            got = answers[site.name]
             assert sorted(got.get("addresses", [])) == gateways, \
                 f"{name}: {server_node.name} ({server}) answers {got} for {site.name}"
-        got = query(host, server, f"no-such-node.{stack.domain}")
+        got = answers[unknown]
         assert got.get("rcode") == 3, \
             f"{name}: {server_node.name} does not answer NXDOMAIN inside {stack.domain}: {got}"
 
@@ -93,7 +97,7 @@ def test_other_names_are_forwarded(host, name, node, stack):
         if server_node.name != name:
             continue
         target = stack.container_name(stack.bastion)
-        got = query(host, "127.0.0.1", target)
+        got = query(host, "127.0.0.1", target)[target]
         assert got.get("rcode") == 0 and got.get("addresses"), \
             f"{name}: unbound does not forward {target} to Docker's resolver: {got}"
     if Role.dns not in node.roles:
