@@ -232,6 +232,11 @@ def up(stack: Stack, root: Path, *, do_converge: bool = True, do_verify: bool = 
             plan_file = prepare(stack, root, log=log)
         with _step(report, "provision (networks, volumes, images, containers)", log):
             report.provision = provision(stack, root, plan_file, show=show)
+    if not do_converge:
+        # What site.yml's first play does otherwise: the nodes are only "up" once they
+        # accept the administrator's key (a first boot makes host keys and the account).
+        with _step(report, "access (every node answers over SSH)", log):
+            wait_for_ssh(stack)
     if do_converge:
         with _step(report, "converge (site.yml through the bastion)", log):
             report.converge = converge(stack, root, show=show)
@@ -292,7 +297,24 @@ def status(stack: Stack) -> list[dict]:
     return rows
 
 
-def ssh_command(stack: Stack, node: str, command: list[str]) -> subprocess.CompletedProcess:
+def wait_for_ssh(stack: Stack, timeout: float = 120) -> None:
+    """Return once every node runs a command over SSH (through the bastion); LabError
+    naming the nodes that did not within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    waiting = [n.name for n in stack.nodes]
+    while waiting:
+        waiting = [n for n in waiting
+                   if ssh_command(stack, n, ["true"], connect_timeout=5).returncode != 0]
+        if waiting and time.monotonic() > deadline:
+            raise LabError(f"no SSH answer within {timeout:.0f} s from: {', '.join(waiting)}")
+        if waiting:
+            time.sleep(1)
+
+
+def ssh_command(stack: Stack, node: str, command: list[str],
+                connect_timeout: int | None = None) -> subprocess.CompletedProcess:
     """Run a command on a node the way an administrator would: ssh -F <stack config>."""
-    return subprocess.run(["ssh", "-F", str(access.ssh_config(stack)), node, "--", *command],
-                          capture_output=True, text=True, timeout=120, env=ansible_env(Path(".")))
+    options = ["-o", f"ConnectTimeout={connect_timeout}"] if connect_timeout else []
+    return subprocess.run(["ssh", "-F", str(access.ssh_config(stack)), *options, node, "--",
+                           *command], capture_output=True, text=True, timeout=120,
+                          env=ansible_env(Path(".")))
