@@ -21,12 +21,11 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from egov_cli import ROOT, egov_command
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 30.0
 TARGET_RATIO = 5.0
 # Ansible's own defaults for what ansible.cfg and the project's environment change.
@@ -38,13 +37,7 @@ BASELINE = {
 }
 
 
-def egov_command() -> list[str]:
-    script = Path(sys.executable).parent / "egov"
-    return [str(script)] if script.is_file() else [
-        sys.executable, "-c", "from egov.cli import app; app()"]
-
-
-def time_converge(extra_env: dict[str, str]) -> tuple[float, bool, str]:
+def time_converge(extra_env: dict[str, str]) -> tuple[float, bool]:
     started = time.perf_counter()
     res = subprocess.run([*egov_command(), "converge", "lab"], cwd=ROOT, capture_output=True,
                          text=True, env={**os.environ, "COLUMNS": "200", **extra_env})
@@ -52,7 +45,7 @@ def time_converge(extra_env: dict[str, str]) -> tuple[float, bool, str]:
     no_op = res.returncode == 0 and " 0 changed task(s)" in res.stdout
     if not no_op:
         print(res.stdout[-3000:], res.stderr[-3000:], file=sys.stderr)
-    return seconds, no_op, res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
+    return seconds, no_op
 
 
 def main() -> int:
@@ -62,7 +55,7 @@ def main() -> int:
     rows: dict[str, dict] = {}
     for _ in range(args.rounds):
         for name, env in (("baseline (Ansible defaults)", BASELINE), ("project", {})):
-            seconds, no_op, _ = time_converge(env)
+            seconds, no_op = time_converge(env)
             row = rows.setdefault(name, {"times": [], "no_op": True})
             row["times"].append(seconds)
             row["no_op"] &= no_op

@@ -18,17 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from egov_cli import ROOT, egov_command
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 20.0
-
-
-def egov_command() -> list[str]:
-    script = Path(sys.executable).parent / "egov"
-    return [str(script)] if script.is_file() else [
-        sys.executable, "-c", "from egov.cli import app; app()"]
 
 
 def time_verify(workers: int, out: Path) -> tuple[float, dict]:

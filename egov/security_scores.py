@@ -22,7 +22,6 @@ from egov import access
 from egov.model import Stack
 
 POLICY = "Hardened Debian 12 (version 3)"
-SSH_PORT = 22
 # The only difference from the policy that is accepted, and why: the nodes offer a strict
 # subset of its key exchanges, the post-quantum hybrid ones, because ssh-audit itself warns
 # ("does not provide protection against post-quantum attacks") on the classic ones the
@@ -76,26 +75,20 @@ def _wait_open(port: int, seconds: float = 20) -> None:
             time.sleep(0.2)
 
 
-def _ssh_options(config: Path, node: str) -> dict[str, str]:
-    out = subprocess.run(["ssh", "-G", "-F", str(config), node], capture_output=True,
-                         text=True, check=True).stdout
-    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-
-
 @contextmanager
 def sshd_endpoints(stack: Stack):
     """(host, port) on loopback of every node's sshd: the bastion as published, the others
     forwarded by one SSH connection to the bastion, closed on exit."""
     config = access.ssh_config(stack)
     bastion = stack.bastion.name
-    opts = _ssh_options(config, bastion)
-    endpoints = {bastion: (opts["hostname"], int(opts["port"]))}
+    endpoints = {bastion: stack.ssh_endpoint(bastion)}
     forwards = []
     for node in stack.nodes:
         if node.name != bastion:
             port = _free_port()
             endpoints[node.name] = ("127.0.0.1", port)
-            forwards += ["-L", f"127.0.0.1:{port}:{stack.derived.address[node.name]}:{SSH_PORT}"]
+            address, ssh_port = stack.ssh_endpoint(node)
+            forwards += ["-L", f"127.0.0.1:{port}:{address}:{ssh_port}"]
     # A connection of its own, not the shared master: it must end with this block.
     tunnel = subprocess.Popen(["ssh", "-F", str(config), "-N", "-o", "ControlMaster=no",
                                "-o", "ControlPath=none", "-o", "ExitOnForwardFailure=yes",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from egov.model import LABEL_STACK, Stack, load_stack
+from egov.model import LABEL_STACK, Role, Stack, load_stack
 from egov.paths import PACKAGE_ROOT, state_dir
 
 EGOV = [sys.executable, "-m", "egov"]
@@ -54,6 +55,14 @@ class Lab:
     @property
     def ssh_config(self) -> Path:
         return state_dir(self.stack.name) / "ssh" / "ssh_config"
+
+    def psql(self, database: str, sql: str) -> str:
+        """Run SQL as postgres on the stack's database node; its output, stripped."""
+        node = self.stack.nodes_with(Role.database)[0].name
+        res = self.ssh(node, f"sudo -n -u postgres psql -XqtA -v ON_ERROR_STOP=1 "
+                             f"-d {database} -c {shlex.quote(sql)}")
+        assert res.returncode == 0, f"{node}: psql on {database} failed: {res.stderr}"
+        return res.stdout.strip()
 
     def ssh(self, node: str, command: str, user: str | None = None,
             extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:

@@ -4,7 +4,6 @@ back into a fresh database beside it, with identical table contents."""
 
 from __future__ import annotations
 
-import shlex
 import uuid
 
 import pytest
@@ -21,27 +20,19 @@ TABLE = "backup_drill"
 ROWS = 500
 
 
-def psql(lab, database: str, sql: str) -> str:
-    command = (f"sudo -n -u postgres psql -XqtA -v ON_ERROR_STOP=1 -d {database} "
-               f"-c {shlex.quote(sql)}")
-    res = lab.ssh("database", command)
-    assert res.returncode == 0, f"database: psql on {database} failed: {res.stderr}"
-    return res.stdout.strip()
-
-
 @pytest.fixture
 def drill_rows(lab):
     """Rows only this run wrote, in a service database; removed afterwards with the
     restored copy."""
     token = uuid.uuid4().hex
-    psql(lab, DATABASE, f"CREATE TABLE IF NOT EXISTS {TABLE} (id serial PRIMARY KEY, "
+    lab.psql(DATABASE, f"CREATE TABLE IF NOT EXISTS {TABLE} (id serial PRIMARY KEY, "
                         "token text NOT NULL, payload text NOT NULL, "
                         "written timestamptz NOT NULL DEFAULT now())")
-    psql(lab, DATABASE, f"INSERT INTO {TABLE} (token, payload) SELECT '{token}', "
+    lab.psql(DATABASE, f"INSERT INTO {TABLE} (token, payload) SELECT '{token}', "
                         f"md5(random()::text) || n FROM generate_series(1, {ROWS}) AS n")
     yield token
-    psql(lab, "postgres", f"DROP DATABASE IF EXISTS {TARGET}")
-    psql(lab, DATABASE, f"DROP TABLE IF EXISTS {TABLE}")
+    lab.psql("postgres", f"DROP DATABASE IF EXISTS {TARGET}")
+    lab.psql(DATABASE, f"DROP TABLE IF EXISTS {TABLE}")
 
 
 def test_backup_then_restore_gives_identical_tables(lab, drill_rows):
@@ -62,7 +53,7 @@ def test_backup_then_restore_gives_identical_tables(lab, drill_rows):
     copy = backup.checksums(lab.stack, TARGET)
     assert f"public.{TABLE}" in original, original
     assert copy == original, f"restored tables differ:\n  original {original}\n  restored {copy}"
-    count = psql(lab, TARGET, f"SELECT count(*) FROM {TABLE} WHERE token = '{drill_rows}'")
+    count = lab.psql(TARGET, f"SELECT count(*) FROM {TABLE} WHERE token = '{drill_rows}'")
     assert int(count) == ROWS, f"{TARGET} holds {count} of this run's {ROWS} rows"
     # The printed checksums are the ones computed on the restored database.
     assert original[f"public.{TABLE}"] in restored.stdout, restored.stdout

@@ -6,7 +6,6 @@ counts and checksums compared before and after."""
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import uuid
 
@@ -23,19 +22,12 @@ TABLE = "node_loss_drill"
 ROWS = 200
 
 
-def _psql(lab, node: str, database: str, sql: str) -> str:
-    res = lab.ssh(node, f"sudo -n -u postgres psql -XqtA -v ON_ERROR_STOP=1 -d {database} "
-                        f"-c {shlex.quote(sql)}")
-    assert res.returncode == 0, f"{node}: psql on {database}: {res.stderr}"
-    return res.stdout.strip()
-
-
-def _databases(lab, node: str) -> dict[str, dict[str, tuple[int, str]]]:
+def _databases(lab) -> dict[str, dict[str, tuple[int, str]]]:
     """database -> table -> (rows, checksum of its rows) for every service database."""
     out = {}
     for db in (s.name for s in lab.stack.services if s.database):
         sums = backup.checksums(lab.stack, db)
-        out[db] = {t: (int(_psql(lab, node, db, f"SELECT count(*) FROM {t}")), s)
+        out[db] = {t: (int(lab.psql(db, f"SELECT count(*) FROM {t}")), s)
                    for t, s in sums.items()}
     return out
 
@@ -45,15 +37,15 @@ def test_a_lost_database_node_comes_back_with_all_its_data(lab):
     database = stack.nodes_with(Role.database)[0].name
     service_db = next(s.name for s in stack.services if s.database)
     token = uuid.uuid4().hex
-    _psql(lab, database, service_db, f"DROP TABLE IF EXISTS {TABLE}")
-    _psql(lab, database, service_db,
+    lab.psql(service_db, f"DROP TABLE IF EXISTS {TABLE}")
+    lab.psql(service_db,
           f"CREATE TABLE {TABLE} (id serial PRIMARY KEY, token text NOT NULL, "
           f"payload text NOT NULL)")
-    _psql(lab, database, service_db,
+    lab.psql(service_db,
           f"INSERT INTO {TABLE} (token, payload) SELECT '{token}', md5(random()::text) || n "
           f"FROM generate_series(1, {ROWS}) AS n")
     try:
-        tables_before = _databases(lab, database)
+        tables_before = _databases(lab)
         assert tables_before[service_db][f"public.{TABLE}"][0] == ROWS
 
         subprocess.run(["docker", "rm", "-f", stack.container_name(database)],
@@ -63,8 +55,8 @@ def test_a_lost_database_node_comes_back_with_all_its_data(lab):
         report = evidence.latest("lab")
         assert report["passed"] is True, "verify after the node came back did not pass"
 
-        tables_after = _databases(lab, database)
+        tables_after = _databases(lab)
         assert tables_after == tables_before, json.dumps(
             {"before": tables_before, "after": tables_after}, indent=1)
     finally:
-        _psql(lab, database, service_db, f"DROP TABLE IF EXISTS {TABLE}")
+        lab.psql(service_db, f"DROP TABLE IF EXISTS {TABLE}")

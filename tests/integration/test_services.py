@@ -5,7 +5,6 @@ and the rows their requests leave in the services' databases."""
 from __future__ import annotations
 
 import json
-import shlex
 import socket
 import uuid
 
@@ -45,13 +44,6 @@ def signed_in(lab, ca_file, service: str, uid: str) -> tuple[Browser, Page]:
     return b, b.login(page, uid, password(uid))
 
 
-def psql(lab, database: str, sql: str) -> str:
-    node = lab.stack.nodes_with(Role.database)[0].name
-    res = lab.ssh(node, f"sudo -n -u postgres psql -XqtA -d {database} -c {shlex.quote(sql)}")
-    assert res.returncode == 0, res.stderr
-    return res.stdout.strip()
-
-
 @pytest.mark.parametrize("service", ["slawe", "sipanse", "eabsen"])
 def test_unauthenticated_browsers_are_sent_to_the_portal(lab, ca_file, service):
     page = browser(lab, ca_file).get(url(lab, service))
@@ -70,7 +62,7 @@ def test_a_citizen_files_a_slawe_request_that_lands_in_the_database(lab, ca_file
                       headers={"Accept": "application/json"})
     assert filed.status == 201, f"filing answered {filed.status}: {filed.text[:300]}"
     rid = json.loads(filed.body)["id"]
-    row = psql(lab, "slawe", f"SELECT citizen, kind, status FROM requests WHERE id = {rid} "
+    row = lab.psql("slawe", f"SELECT citizen, kind, status FROM requests WHERE id = {rid} "
                              f"AND note = '{note}'")
     assert row == "warga01|birth|submitted", f"slawe database holds {row!r} for request {rid}"
     mine = json.loads(b.get(url(lab, "slawe"), headers={"Accept": "application/json"}).body)
@@ -91,7 +83,7 @@ def test_a_business_applies_for_a_licence(lab, ca_file):
                     headers={"Accept": "application/json"})
     assert res.status == 201, res.text[:300]
     lid = json.loads(res.body)["id"]
-    assert psql(lab, "sipanse", f"SELECT business, licence FROM licences WHERE id = {lid}") \
+    assert lab.psql("sipanse", f"SELECT business, licence FROM licences WHERE id = {lid}") \
         == "usaha01|nib"
 
 
@@ -144,7 +136,7 @@ def test_spcp_answers_a_partner_agency_and_logs_the_lookup(lab, ca_file, partner
     assert page.status == 200, f"spcp answered {page.status}: {page.text[:300]}"
     assert json.loads(page.body)["name"] == "Budi Santoso"
     assert b.get(url(lab, "spcp", "/api/residents/1771999999999999")).status == 404
-    count = psql(lab, "spcp", "SELECT count(*) FROM lookups WHERE client = 'partner-lab' "
+    count = lab.psql("spcp", "SELECT count(*) FROM lookups WHERE client = 'partner-lab' "
                               "AND nik = '1771010101900001' AND found")
     assert int(count) >= 1
 
