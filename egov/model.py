@@ -298,6 +298,11 @@ class Stack(_Model):
     def management_zone(self) -> Zone:
         return self.zone(self.bastion.zone)
 
+    @property
+    def directory_suffix(self) -> str:
+        """Base DN of the directory (the directory role derives the same from the domain)."""
+        return ",".join(f"dc={part}" for part in self.domain.split("."))
+
     def nodes_with(self, role: Role) -> list[Node]:
         return [n for n in self.nodes if role in n.roles]
 

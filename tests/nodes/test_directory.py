@@ -18,10 +18,6 @@ def directory(node, name):
     return node
 
 
-def _suffix(stack):
-    return ",".join(f"dc={part}" for part in stack.domain.split("."))
-
-
 def test_slapd_runs_and_is_enabled(host, name, directory):
     slapd = host.service("slapd")
     assert slapd.is_running, f"{name}: slapd is not running"
@@ -46,7 +42,7 @@ def test_ldaps_presents_a_certificate_of_the_stack_ca(host, name, directory, sta
 
 
 def test_tree_has_the_city_units_and_groups(host, name, directory, stack):
-    suffix = _suffix(stack)
+    suffix = stack.directory_suffix
     with host.sudo():
         out = host.check_output(
             "ldapsearch -Q -LLL -Y EXTERNAL -H ldapi:/// -b %s '(|(objectClass=organizationalUnit)"
@@ -71,7 +67,7 @@ def test_admin_password_is_stored_hashed(host, name, directory):
 
 
 def test_lab_test_accounts_exist_only_in_the_lab(host, name, directory, stack):
-    suffix = _suffix(stack)
+    suffix = stack.directory_suffix
     with host.sudo():
         out = host.check_output(
             "ldapsearch -Q -LLL -Y EXTERNAL -H ldapi:/// -b %s '(uid=*)' uid", suffix)
