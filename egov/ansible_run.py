@@ -84,13 +84,44 @@ def follow(proc: subprocess.Popen, path: Path, take, interval: float = 0.2) -> N
         time.sleep(interval)
 
 
+def pending_handlers(pending: dict, events_files: list[Path]) -> dict:
+    """Handlers notified and not yet run, {play: {host: [handler]}}: `pending` with the
+    events of `events_files` (in order) applied. A run killed or failed half-way leaves
+    its notified handlers here, so the next run can run them (the pending_handlers role)."""
+    state = {play: {host: list(names) for host, names in hosts.items()}
+             for play, hosts in pending.items()}
+    for path in events_files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                ev = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the last line of a run killed while writing it
+            kind = ev.get("event")
+            if kind == "notified":
+                names = state.setdefault(ev["play"], {}).setdefault(ev["host"], [])
+                names += [n for n in ev["handlers"] if n not in names]
+            elif kind == "handled":
+                names = state.get(ev["play"], {}).get(ev["host"], [])
+                names[:] = [n for n in names if n not in ev["names"]]
+    return {play: {host: names for host, names in hosts.items() if names}
+            for play, hosts in state.items() if any(hosts.values())}
+
+
 def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
                  extra_vars: list[str] = (), log_dir: Path, progress_label: str,
                  limit: str | None = None, show: bool = True) -> RunResult:
-    """Run `ansible-playbook` with the events callback; show a progress line per task."""
+    """Run `ansible-playbook` with the events callback; show a progress line per task.
+    Handlers that an earlier run of the same playbook notified but never ran (it was
+    killed or failed) are handed to this one as egov_pending_handlers."""
     log_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(playbook).stem
     log = log_dir / f"{stem}.log"
+    pending_file = log_dir / f"pending-handlers-{stem}.json"
+    leftovers = sorted(log_dir.glob(f"egov-{stem}-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    pending = pending_handlers(_read_pending(pending_file), leftovers)
+    _write_pending(pending_file, pending)
+    for path in leftovers:
+        path.unlink()
     events_fd, events_name = tempfile.mkstemp(prefix=f"egov-{stem}-", suffix=".jsonl",
                                               dir=log_dir)
     os.close(events_fd)
@@ -100,6 +131,8 @@ def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
         cmd += ["-i", str(inventory)]
     for ev in extra_vars:
         cmd += ["-e", ev]
+    if pending:
+        cmd += ["-e", f"@{pending_file}"]
     if limit:
         cmd += ["--limit", limit]
     cmd.append(str(root / playbook))
@@ -116,8 +149,20 @@ def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
                    lambda ev: _take(result, ev, progress, bar, progress_label))
     result.returncode = proc.returncode
     result.seconds = time.monotonic() - start
+    _write_pending(pending_file, pending_handlers(pending, [events]))
     events.unlink(missing_ok=True)
     return result
+
+
+def _read_pending(path: Path) -> dict:
+    return json.loads(path.read_text())["egov_pending_handlers"] if path.exists() else {}
+
+
+def _write_pending(path: Path, pending: dict) -> None:
+    if pending:
+        path.write_text(json.dumps({"egov_pending_handlers": pending}, indent=1))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _take(result: RunResult, ev: dict, progress, bar, label: str) -> None:

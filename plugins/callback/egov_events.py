@@ -10,6 +10,7 @@ import json
 import os
 import time
 
+from ansible.playbook.handler import Handler
 from ansible.plugins.callback import CallbackBase
 
 DOCUMENTATION = """
@@ -67,6 +68,20 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_ok(self, result):
         self._result("changed" if result._result.get("changed") else "ok", result)
         self._managed(result)
+        self._handlers(result)
+
+    def _handlers(self, result):
+        """Which handlers a change notified and which ran, by play and host: egov keeps
+        those a killed or failed run left pending and hands them to the next run."""
+        task = result._task
+        host = result._host.get_name()
+        play = task.get_play().get_name() if task.get_play() else ""
+        if isinstance(task, Handler):
+            self._emit(event="handled", play=play, host=host,
+                       names=[task.name, *(task.listen or [])])
+        if result._result.get("changed") and task.notify:
+            notify = [task.notify] if isinstance(task.notify, str) else list(task.notify)
+            self._emit(event="notified", play=play, host=host, handlers=notify)
 
     def _managed(self, result):
         """What a converge leaves in place, as the baseline drift is measured against:
@@ -102,6 +117,7 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_on_skipped(self, result):
         self._result("skipped", result)
+        self._handlers(result)
 
     def v2_playbook_on_stats(self, stats):
         hosts = sorted(stats.processed.keys())
