@@ -2,7 +2,10 @@
 the node's names and addresses, and the CA is trusted system-wide. Gateways hold a
 certificate for every public name."""
 
+import re
+import shlex
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -116,3 +119,33 @@ def test_gateway_holds_a_certificate_per_public_name(host, name, node, stack):
         assert k.exists and k.mode == 0o640 and k.group == "ssl-cert", \
             f"{name}: {key} missing or not 0640 root:ssl-cert"
         check_certificate(host, name, crt, key, {f"DNS:{site.name}"})
+
+
+def test_every_certificate_names_the_revocation_list_every_node_holds(host, name, stack):
+    cdp = host.check_output(f"openssl x509 -in {DIR}/node.crt -noout -ext crlDistributionPoints")
+    urls = re.findall(r"URI:(\S+)", cdp)
+    assert urls and urls[0].startswith("http://") and urls[0].endswith(
+        f"/egov-{stack.name}-ca.crl"), f"{name}: node.crt names no revocation list ({cdp})"
+    crl = host.file(f"{DIR}/ca.crl")
+    assert crl.exists and crl.mode == 0o644, f"{name}: {crl.path} missing or not 0644"
+    check = host.run(f"openssl crl -in {crl.path} -CAfile {DIR}/ca.crt -noout -nextupdate")
+    assert check.rc == 0 and "verify OK" in check.stdout + check.stderr, \
+        f"{name}: {crl.path} is not signed by the CA: {check.stdout}{check.stderr}"
+    fresh = host.run(f"test \"$(date -u -d \"$(openssl crl -in {crl.path} -noout -nextupdate"
+                     f" | cut -d= -f2)\" +%s)\" -gt \"$(date -u +%s)\"")
+    assert fresh.rc == 0, f"{name}: {crl.path} is past its next update ({check.stdout})"
+
+
+def test_gateway_serves_the_revocation_list_over_http(host, name, node, stack):
+    if Role.gateway not in node.roles:
+        pytest.skip(f"{name} has no gateway role")
+    cdp = host.check_output(f"openssl x509 -in {DIR}/node.crt -noout -ext crlDistributionPoints")
+    url = urlsplit(re.findall(r"URI:(\S+)", cdp)[0])
+    fetch = ("import http.client,sys; c=http.client.HTTPConnection('127.0.0.1', 80, timeout=10); "
+             f"c.request('GET', {url.path!r}, headers={{'Host': {url.hostname!r}}}); "
+             "r=c.getresponse(); sys.stdout.buffer.write(r.read()) if r.status == 200 "
+             "else sys.exit(r.status)")
+    served = host.run(f"python3 -c {shlex.quote(fetch)} | openssl crl -inform PEM -noout -hash")
+    local = host.check_output(f"openssl crl -in {DIR}/ca.crl -noout -hash")
+    assert served.rc == 0 and served.stdout.strip() == local, \
+        f"{name}: {url.geturl()} does not serve {DIR}/ca.crl: {served.stderr}"
