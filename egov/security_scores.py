@@ -4,7 +4,12 @@ ssh-audit (PyPI) audits the sshd of every node: no algorithm it fails or warns o
 and its policy "Hardened Debian 12 (version 3)". Nodes other than the bastion are reached
 through an SSH tunnel via the bastion, as an administrator's connection would be.
 
-    python -m egov.security_scores <stack>
+testssl.sh (Debian) scans every public name at the gateway and every TLS service inside the
+zones (LDAPS, the log collector, PostgreSQL; through the bastion), with the stack's CA
+trusted: no finding rated MEDIUM, HIGH or CRITICAL, and nothing older than TLS 1.2 offered
+(the gateway offers exactly TLS 1.2 and 1.3).
+
+    python -m egov.security_scores <stack> [--ca CA-FILE]
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from egov import access
-from egov.model import Stack
+from egov.model import Role, Stack
+from egov.paths import PACKAGE_ROOT
 
 POLICY = "Hardened Debian 12 (version 3)"
 # The only difference from the policy that is accepted, and why: the nodes offer a strict
@@ -62,12 +72,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_open(port: int, seconds: float = 20) -> None:
+def _wait_open(port: int, banner: bool, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                s.recv(8)  # sshd's banner: the tunnel reaches the node
+                if banner:
+                    s.recv(8)  # sshd's banner: the tunnel reaches the node
                 return
         except OSError:
             if time.monotonic() > deadline:
@@ -76,32 +87,37 @@ def _wait_open(port: int, seconds: float = 20) -> None:
 
 
 @contextmanager
-def sshd_endpoints(stack: Stack):
-    """(host, port) on loopback of every node's sshd: the bastion as published, the others
+def forwarded(stack: Stack, targets: dict, banner: bool = False):
+    """{key: ("127.0.0.1", local port)} for {key: (address, port)} inside the stack, each
     forwarded by one SSH connection to the bastion, closed on exit."""
     config = access.ssh_config(stack)
-    bastion = stack.bastion.name
-    endpoints = {bastion: stack.ssh_endpoint(bastion)}
-    forwards = []
-    for node in stack.nodes:
-        if node.name != bastion:
-            port = _free_port()
-            endpoints[node.name] = ("127.0.0.1", port)
-            address, ssh_port = stack.ssh_endpoint(node)
-            forwards += ["-L", f"127.0.0.1:{port}:{address}:{ssh_port}"]
+    endpoints, forwards = {}, []
+    for key, (address, port) in targets.items():
+        local = _free_port()
+        endpoints[key] = ("127.0.0.1", local)
+        forwards += ["-L", f"127.0.0.1:{local}:{address}:{port}"]
     # A connection of its own, not the shared master: it must end with this block.
     tunnel = subprocess.Popen(["ssh", "-F", str(config), "-N", "-o", "ControlMaster=no",
                                "-o", "ControlPath=none", "-o", "ExitOnForwardFailure=yes",
-                               *forwards, bastion], stdin=subprocess.DEVNULL,
+                               *forwards, stack.bastion.name], stdin=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     try:
-        for node, (_, port) in endpoints.items():
-            if node != bastion:
-                _wait_open(port)
+        for _, port in endpoints.values():
+            _wait_open(port, banner)
         yield endpoints
     finally:
         tunnel.terminate()
         tunnel.wait(timeout=10)
+
+
+@contextmanager
+def sshd_endpoints(stack: Stack):
+    """(host, port) on loopback of every node's sshd: the bastion as published, the others
+    through the bastion."""
+    bastion = stack.bastion.name
+    targets = {n.name: stack.ssh_endpoint(n) for n in stack.nodes if n.name != bastion}
+    with forwarded(stack, targets, banner=True) as endpoints:
+        yield {bastion: stack.ssh_endpoint(bastion), **endpoints}
 
 
 def audit_sshd(stack: Stack) -> list[SshAudit]:
@@ -142,15 +158,109 @@ def judge_policy(policy: dict) -> tuple[list[str], list[str]]:
     return errors, waived
 
 
+TLS_FAILING = ("MEDIUM", "HIGH", "CRITICAL")
+TLS_PROTOCOLS = ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3")
+TLS_ALLOWED = {"TLS1_2", "TLS1_3"}
+
+
+@dataclass
+class TlsScan:
+    name: str
+    endpoint: str
+    seconds: float
+    # (severity, testssl id, finding) of every finding rated LOW or worse, or WARN
+    findings: list[tuple[str, str, str]] = field(default_factory=list)
+    offered: list[str] = field(default_factory=list)
+
+    @property
+    def failing(self) -> list[tuple[str, str, str]]:
+        return [f for f in self.findings if f[0] in TLS_FAILING]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failing and bool(self.offered) and set(self.offered) <= TLS_ALLOWED
+
+
+def judge_testssl(name: str, endpoint: str, seconds: float, results: list[dict]) -> TlsScan:
+    scan = TlsScan(name, endpoint, seconds)
+    for r in results:
+        if r["id"] in TLS_PROTOCOLS and r["finding"].startswith("offered"):
+            scan.offered.append(r["id"])
+        if r["severity"] in (*TLS_FAILING, "LOW", "WARN", "FATAL"):
+            scan.findings.append((r["severity"], r["id"], r["finding"]))
+    if not any(r["id"] in TLS_PROTOCOLS for r in results):
+        scan.findings.append(("HIGH", "scan", "testssl.sh reported no protocols: no scan"))
+    return scan
+
+
+def _testssl(name: str, host: str, port: int, ca_file: Path, label: str | None = None,
+             starttls: str | None = None) -> TlsScan:
+    """A full testssl.sh run against name (SNI) at host:port; no DNS, nothing off the machine."""
+    target = f"{name}:{port}" if starttls or label else f"https://{name}:{port}"
+    extra = ["--starttls", starttls] if starttls else []
+    with tempfile.TemporaryDirectory(prefix="egov-testssl-") as tmp:
+        out = Path(tmp) / "result.json"
+        start = time.monotonic()
+        res = subprocess.run(
+            ["testssl", "--quiet", "--color", "0", "--nodns", "none", "--ip", host,
+             "--add-ca", str(ca_file), "--warnings", "off", "--jsonfile", str(out), *extra,
+             target],
+            capture_output=True, text=True, timeout=900)
+        seconds = time.monotonic() - start
+        if not out.exists():
+            raise RuntimeError(f"testssl {name} exited {res.returncode}: {res.stdout[-800:]}"
+                               f"{res.stderr[-800:]}")
+        return judge_testssl(label or name, f"{host}:{port}", seconds,
+                             json.loads(out.read_text()))
+
+
+def scan_gateway_tls(stack: Stack, ca_file: Path, parallel: int = 3) -> list[TlsScan]:
+    """testssl.sh against every public name the gateways serve, a few at a time."""
+    gateway = stack.nodes_with(Role.gateway)[0]
+    host = str(stack.docker_host(gateway).public_address)
+    port = stack.gateway.https_port
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return list(pool.map(lambda site: _testssl(site.name, host, port, ca_file),
+                             stack.derived.sites))
+
+
+def internal_tls_endpoints(stack: Stack) -> dict[str, tuple[str, int, str | None]]:
+    """label -> (node, port, STARTTLS protocol) of every TLS service inside the zones, at the
+    port its role listens on: LDAPS, the log collector, PostgreSQL."""
+    ports = {Role.directory: (636, None),
+             Role.logging: (int(_role_default("logging", "logging__port")), None),
+             Role.database: (int(_role_default("database", "database__port")), "postgres")}
+    return {f"{n.name}:{port}": (n.name, port, starttls)
+            for role, (port, starttls) in ports.items() for n in stack.nodes_with(role)}
+
+
+def _role_default(role: str, name: str):
+    path = PACKAGE_ROOT / "roles" / role / "defaults" / "main.yml"
+    return yaml.safe_load(path.read_text())[name]
+
+
+def scan_internal_tls(stack: Stack, ca_file: Path, parallel: int = 3) -> list[TlsScan]:
+    """testssl.sh against every TLS service inside the zones, through the bastion."""
+    endpoints = internal_tls_endpoints(stack)
+    targets = {label: (stack.derived.address[node], port)
+               for label, (node, port, _) in endpoints.items()}
+    with forwarded(stack, targets) as local, ThreadPoolExecutor(max_workers=parallel) as pool:
+        return list(pool.map(
+            lambda label: _testssl(stack.fqdn(endpoints[label][0]), *local[label], ca_file,
+                                   label=label, starttls=endpoints[label][2]),
+            endpoints))
+
+
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
     from egov.model import load_stack
-    from egov.paths import PACKAGE_ROOT
 
     args = argv if argv is not None else sys.argv[1:]
-    stack = load_stack(PACKAGE_ROOT, args[0] if args else "lab")
+    ca_arg = args[args.index("--ca") + 1] if "--ca" in args else None
+    names = [a for a in args if not a.startswith("--") and a != ca_arg]
+    stack = load_stack(PACKAGE_ROOT, names[0] if names else "lab")
     results = audit_sshd(stack)
     table = Table(title=f"ssh-audit, stack {stack.name} (policy {POLICY})")
     for col in ("node", "fail", "warn", "CVE", "policy", "waived"):
@@ -165,7 +275,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r.node}: {line}")
     for reason in sorted({w for r in results for w in r.waived}):
         print(f"waived: {reason}")
-    return 0 if all(r.ok for r in results) else 1
+    with tempfile.TemporaryDirectory() as tmp:
+        ca_file = Path(ca_arg) if ca_arg else _stack_ca(stack, Path(tmp))
+        scans = scan_gateway_tls(stack, ca_file) + scan_internal_tls(stack, ca_file)
+    table = Table(title=f"testssl.sh, stack {stack.name} (CA trusted)")
+    for col in ("name or node:port", "offered", "critical/high/medium", "low/warn", "s"):
+        table.add_column(col)
+    for t in scans:
+        table.add_row(t.name, " ".join(t.offered), str(len(t.failing)),
+                      str(len(t.findings) - len(t.failing)), f"{t.seconds:.0f}")
+    Console().print(table)
+    for t in scans:
+        for sev, ident, finding in t.findings:
+            print(f"{t.name}: {sev} {ident}: {finding}")
+    return 0 if all(r.ok for r in results) and all(t.ok for t in scans) else 1
+
+
+def _stack_ca(stack: Stack, folder: Path) -> Path:
+    """The stack's CA certificate, read from the bastion."""
+    res = subprocess.run(["ssh", "-F", str(access.ssh_config(stack)), stack.bastion.name,
+                          "--", "cat", "/etc/ssl/egov/ca.crt"],
+                         capture_output=True, text=True, timeout=60, check=True)
+    path = folder / "ca.crt"
+    path.write_text(res.stdout)
+    return path
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """How an ssh-audit policy result is judged: only a documented strict subset is waived."""
 
-from egov.security_scores import judge_policy
+from egov.security_scores import judge_policy, judge_testssl
 
 POLICY_KEX = ["sntrup761x25519-sha512", "curve25519-sha256", "kex-strict-s-v00@openssh.com"]
 
@@ -35,3 +35,34 @@ def test_any_other_mismatch_is_an_error_even_a_subset():
 def test_a_failed_policy_without_details_is_an_error():
     errors, _ = judge_policy({"passed": False})
     assert errors
+
+
+def _finding(ident: str, severity: str, finding: str) -> dict:
+    return {"id": ident, "ip": "slawe.lab/127.0.0.1", "port": "8443", "severity": severity,
+            "finding": finding}
+
+
+PROTOCOLS_OK = [_finding("SSLv2", "OK", "not offered"), _finding("SSLv3", "OK", "not offered"),
+                _finding("TLS1", "INFO", "not offered"), _finding("TLS1_1", "INFO", "not offered"),
+                _finding("TLS1_2", "OK", "offered"), _finding("TLS1_3", "OK", "offered with final")]
+
+
+def test_testssl_with_only_tls_12_and_13_and_no_medium_finding_passes():
+    scan = judge_testssl("slawe", "127.0.0.1:8443", 1.0,
+                         [*PROTOCOLS_OK, _finding("BREACH", "LOW", "potentially VULNERABLE"),
+                          _finding("cert_trust", "OK", "Ok via SAN")])
+    assert scan.ok and scan.offered == ["TLS1_2", "TLS1_3"]
+    assert scan.findings == [("LOW", "BREACH", "potentially VULNERABLE")]
+
+
+def test_testssl_fails_on_a_medium_finding_or_an_old_protocol():
+    medium = judge_testssl("s", "e", 1.0, [*PROTOCOLS_OK, _finding("x", "MEDIUM", "weak")])
+    assert not medium.ok and medium.failing == [("MEDIUM", "x", "weak")]
+    old = judge_testssl("s", "e", 1.0, [*PROTOCOLS_OK[:3], _finding("TLS1_1", "LOW", "offered"),
+                                        *PROTOCOLS_OK[4:]])
+    assert not old.ok and "TLS1_1" in old.offered
+
+
+def test_testssl_without_protocol_results_is_not_a_pass():
+    scan = judge_testssl("s", "e", 1.0, [_finding("scanProblem", "FATAL", "no connection")])
+    assert not scan.ok
