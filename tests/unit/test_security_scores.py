@@ -66,3 +66,22 @@ def test_testssl_fails_on_a_medium_finding_or_an_old_protocol():
 def test_testssl_without_protocol_results_is_not_a_pass():
     scan = judge_testssl("s", "e", 1.0, [_finding("scanProblem", "FATAL", "no connection")])
     assert not scan.ok
+
+
+def test_internal_tls_services_are_derived_from_the_roles_of_each_stack():
+    from egov.model import Role, load_stack
+    from egov.paths import PACKAGE_ROOT
+    from egov.security_scores import internal_tls_endpoints
+
+    for name in ("lab", "staging", "prod"):
+        stack = load_stack(PACKAGE_ROOT, name)
+        endpoints = internal_tls_endpoints(stack)
+        want = {n.name for role in (Role.directory, Role.logging, Role.database)
+                for n in stack.nodes_with(role)}
+        assert {node for node, _, _ in endpoints.values()} == want, name
+        for node, port, starttls in endpoints.values():
+            roles = stack.node(node).roles
+            if port == 5432:
+                assert Role.database in roles and starttls == "postgres"
+            else:
+                assert starttls is None and port in (636, 6514)
