@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-import yaml
 
 from egov.model import LABEL_PREFIX
+from egov.paths import role_defaults
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -67,7 +67,7 @@ EVERY_NODE_PACKAGES = ("nftables", "unattended-upgrades", "rsyslog", "rsyslog-gn
 
 def preinstalled_packages(root: Path) -> list[str]:
     """The base role's packages (read from the role) and those of every-node roles."""
-    defaults = yaml.safe_load((root / "roles" / "base" / "defaults" / "main.yml").read_text())
+    defaults = role_defaults("base", root)
     return sorted({*defaults["base__packages"], *EVERY_NODE_PACKAGES})
 
 

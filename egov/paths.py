@@ -20,6 +20,13 @@ def project_root() -> Path:
     return PACKAGE_ROOT
 
 
+def role_defaults(role: str, root: Path = PACKAGE_ROOT) -> dict:
+    """A role's defaults as written (templated values stay templates)."""
+    import yaml
+
+    return yaml.safe_load((root / "roles" / role / "defaults" / "main.yml").read_text())
+
+
 def state_root() -> Path:
     """Generated secrets and machine-local state: $EGOV_STATE_DIR, else
     ~/.local/state/egov. Never inside the project tree."""

@@ -25,11 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from egov import access
 from egov.model import Role, Stack
-from egov.paths import PACKAGE_ROOT
+from egov.paths import PACKAGE_ROOT, role_defaults
 
 POLICY = "Hardened Debian 12 (version 3)"
 # The only difference from the policy that is accepted, and why: the nodes offer a strict
@@ -193,10 +191,10 @@ def judge_testssl(name: str, endpoint: str, seconds: float, results: list[dict])
     return scan
 
 
-def _testssl(name: str, host: str, port: int, ca_file: Path, label: str | None = None,
+def _testssl(label: str, target: str, host: str, ca_file: Path,
              starttls: str | None = None) -> TlsScan:
-    """A full testssl.sh run against name (SNI) at host:port; no DNS, nothing off the machine."""
-    target = f"{name}:{port}" if starttls or label else f"https://{name}:{port}"
+    """A full testssl.sh run against target (its name is the SNI) at the address host; no
+    DNS, nothing off the machine."""
     extra = ["--starttls", starttls] if starttls else []
     with tempfile.TemporaryDirectory(prefix="egov-testssl-") as tmp:
         out = Path(tmp) / "result.json"
@@ -208,10 +206,9 @@ def _testssl(name: str, host: str, port: int, ca_file: Path, label: str | None =
             capture_output=True, text=True, timeout=900)
         seconds = time.monotonic() - start
         if not out.exists():
-            raise RuntimeError(f"testssl {name} exited {res.returncode}: {res.stdout[-800:]}"
-                               f"{res.stderr[-800:]}")
-        return judge_testssl(label or name, f"{host}:{port}", seconds,
-                             json.loads(out.read_text()))
+            raise RuntimeError(f"testssl {target} exited {res.returncode}: "
+                               f"{res.stdout[-800:]}{res.stderr[-800:]}")
+        return judge_testssl(label, f"{host} {target}", seconds, json.loads(out.read_text()))
 
 
 def scan_gateway_tls(stack: Stack, ca_file: Path, parallel: int = 3) -> list[TlsScan]:
@@ -220,23 +217,19 @@ def scan_gateway_tls(stack: Stack, ca_file: Path, parallel: int = 3) -> list[Tls
     host = str(stack.docker_host(gateway).public_address)
     port = stack.gateway.https_port
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        return list(pool.map(lambda site: _testssl(site.name, host, port, ca_file),
-                             stack.derived.sites))
+        return list(pool.map(
+            lambda site: _testssl(site.name, f"https://{site.name}:{port}", host, ca_file),
+            stack.derived.sites))
 
 
 def internal_tls_endpoints(stack: Stack) -> dict[str, tuple[str, int, str | None]]:
     """label -> (node, port, STARTTLS protocol) of every TLS service inside the zones, at the
     port its role listens on: LDAPS, the log collector, PostgreSQL."""
     ports = {Role.directory: (636, None),
-             Role.logging: (int(_role_default("logging", "logging__port")), None),
-             Role.database: (int(_role_default("database", "database__port")), "postgres")}
+             Role.logging: (int(role_defaults("logging")["logging__port"]), None),
+             Role.database: (int(role_defaults("database")["database__port"]), "postgres")}
     return {f"{n.name}:{port}": (n.name, port, starttls)
             for role, (port, starttls) in ports.items() for n in stack.nodes_with(role)}
-
-
-def _role_default(role: str, name: str):
-    path = PACKAGE_ROOT / "roles" / role / "defaults" / "main.yml"
-    return yaml.safe_load(path.read_text())[name]
 
 
 def scan_internal_tls(stack: Stack, ca_file: Path, parallel: int = 3) -> list[TlsScan]:
@@ -246,8 +239,9 @@ def scan_internal_tls(stack: Stack, ca_file: Path, parallel: int = 3) -> list[Tl
                for label, (node, port, _) in endpoints.items()}
     with forwarded(stack, targets) as local, ThreadPoolExecutor(max_workers=parallel) as pool:
         return list(pool.map(
-            lambda label: _testssl(stack.fqdn(endpoints[label][0]), *local[label], ca_file,
-                                   label=label, starttls=endpoints[label][2]),
+            lambda label: _testssl(
+                label, f"{stack.fqdn(endpoints[label][0])}:{local[label][1]}",
+                local[label][0], ca_file, starttls=endpoints[label][2]),
             endpoints))
 
 
@@ -276,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     for reason in sorted({w for r in results for w in r.waived}):
         print(f"waived: {reason}")
     with tempfile.TemporaryDirectory() as tmp:
-        ca_file = Path(ca_arg) if ca_arg else _stack_ca(stack, Path(tmp))
+        ca_file = Path(ca_arg) if ca_arg else stack_ca(stack, Path(tmp))
         scans = scan_gateway_tls(stack, ca_file) + scan_internal_tls(stack, ca_file)
     table = Table(title=f"testssl.sh, stack {stack.name} (CA trusted)")
     for col in ("name or node:port", "offered", "critical/high/medium", "low/warn", "s"):
@@ -291,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(r.ok for r in results) and all(t.ok for t in scans) else 1
 
 
-def _stack_ca(stack: Stack, folder: Path) -> Path:
-    """The stack's CA certificate, read from the bastion."""
+def stack_ca(stack: Stack, folder: Path) -> Path:
+    """The stack's CA certificate, read from the bastion into folder/ca.crt."""
     res = subprocess.run(["ssh", "-F", str(access.ssh_config(stack)), stack.bastion.name,
                           "--", "cat", "/etc/ssl/egov/ca.crt"],
                          capture_output=True, text=True, timeout=60, check=True)

@@ -65,10 +65,11 @@ class Lab:
         return res.stdout.strip()
 
     def ssh(self, node: str, command: str, user: str | None = None,
-            extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+            extra: tuple[str, ...] = (), stdin: str | None = None) -> subprocess.CompletedProcess:
         login = ["-l", user] if user else []
         return subprocess.run(["ssh", "-F", str(self.ssh_config), *login, *extra, node, "--",
-                               command], capture_output=True, text=True, timeout=120)
+                               command], input=stdin, capture_output=True, text=True,
+                              timeout=120)
 
 
 def _fail_with_output(what: str, res: subprocess.CompletedProcess) -> None:
@@ -93,8 +94,8 @@ def lab() -> Lab:
 @pytest.fixture(scope="session")
 def ca_file(lab, tmp_path_factory) -> Path:
     """The stack's internal CA certificate, read from a node."""
-    res = lab.ssh("bastion", "cat /etc/ssl/egov/ca.crt")
-    assert res.returncode == 0 and "BEGIN CERTIFICATE" in res.stdout, res.stderr
-    path = tmp_path_factory.mktemp("ca") / "ca.crt"
-    path.write_text(res.stdout)
+    from egov.security_scores import stack_ca
+
+    path = stack_ca(lab.stack, tmp_path_factory.mktemp("ca"))
+    assert "BEGIN CERTIFICATE" in path.read_text(), f"{path}: not a certificate"
     return path

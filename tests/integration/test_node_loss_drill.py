@@ -48,10 +48,7 @@ def _databases(lab) -> dict[str, dict[str, tuple[int, str]]]:
 
 def _ldap(lab, node: str, command: str, stdin: str | None = None, check: bool = True) -> str:
     """An LDAP tool as root over ldapi (SASL EXTERNAL) on the directory node."""
-    res = subprocess.run(
-        ["ssh", "-F", str(lab.ssh_config), node, "--",
-         f"sudo -n {command} -Q -Y EXTERNAL -H ldapi:///"],
-        input=stdin, capture_output=True, text=True, timeout=120)
+    res = lab.ssh(node, f"sudo -n {command} -Q -Y EXTERNAL -H ldapi:///", stdin=stdin)
     assert res.returncode == 0 or not check, f"{node}: {command} failed: {res.stderr}"
     return res.stdout
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from egov.model import Role
+from egov.paths import role_defaults
 
 pytestmark = pytest.mark.control("EGOV-PKI")
 
@@ -141,7 +142,9 @@ def test_gateway_serves_the_revocation_list_over_http(host, name, node, stack):
         pytest.skip(f"{name} has no gateway role")
     cdp = host.check_output(f"openssl x509 -in {DIR}/node.crt -noout -ext crlDistributionPoints")
     url = urlsplit(re.findall(r"URI:(\S+)", cdp)[0])
-    fetch = ("import http.client,sys; c=http.client.HTTPConnection('127.0.0.1', 80, timeout=10); "
+    port = role_defaults("gateway")["gateway__http_port"]
+    fetch = ("import http.client,sys; "
+             f"c=http.client.HTTPConnection('127.0.0.1', {port}, timeout=10); "
              f"c.request('GET', {url.path!r}, headers={{'Host': {url.hostname!r}}}); "
              "r=c.getresponse(); sys.stdout.buffer.write(r.read()) if r.status == 200 "
              "else sys.exit(r.status)")
