@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from egov import access, docker_plan, engine, evidence, images, inventory
+from egov import access, docker_plan, engine, evidence, images, inventory, node_shell
 from egov.ansible_run import RunResult, ansible_env, follow, run_playbook
 from egov.model import LABEL_NODE, LABEL_STACK, Stack
 from egov.paths import state_dir
@@ -164,7 +164,7 @@ def verify(stack: Stack, root: Path, workers: int = 4, show: bool = True,
     for f in (progress_file, result_file):
         f.unlink(missing_ok=True)
     progress_file.touch()
-    hosts = ",".join(f"ssh://{n.name}" for n in stack.nodes)
+    hosts = ",".join(node_shell.hostspec(n.name) for n in stack.nodes)
     cmd = [sys.executable, "-m", "pytest", str(root / "tests" / "nodes"), f"--hosts={hosts}",
            f"--ssh-config={access.ssh_config(stack)}", "-p", "no:cacheprovider",
            "-p", "egov.verify_report", "-o", "addopts=", "-q", "-rfE",

@@ -13,13 +13,25 @@ from pathlib import Path
 
 import pytest
 
+from egov import node_shell
 from egov.model import Node, Stack, load_stack
+
+# `egov verify` names nodes as ssh-session://<node>: one SSH session per node for all checks.
+node_shell.register()
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "control(*ids): the controls of egov/controls.yaml this check gives "
         "evidence for")
+    config.addinivalue_line(
+        "markers", "slow: takes seconds rather than milliseconds; runs first")
+
+
+def pytest_collection_modifyitems(config, items):
+    # The long checks first: the workers take them before the short ones, so that no
+    # worker is left with a long check when the others are done.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ def test_packages_installed(host, name):
         assert host.package(pkg).is_installed, f"{name}: package {pkg} is not installed"
 
 
+@pytest.mark.slow
 def test_repository_is_initialised_on_the_volume(host, name):
     mounted = host.run("findmnt -n -o TARGET /srv/restic").stdout.strip()
     assert mounted == "/srv/restic", f"{name}: /srv/restic is not a mounted volume"
@@ -117,6 +118,7 @@ def _snapshot_time(text: str) -> datetime:
     return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text)).astimezone(UTC)
 
 
+@pytest.mark.slow
 def test_latest_backup_is_younger_than_its_schedule_allows(host, name, stack, evidence):
     due = {f"db:{s.name}": f"egov-backup-database@{s.name}.timer"
            for s in stack.services if s.database}

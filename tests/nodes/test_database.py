@@ -92,6 +92,7 @@ def test_pg_hba_is_exactly_what_the_stack_derives(host, name, stack):
         f"{name}: PostgreSQL loaded {rules} pg_hba rules, not {len(want)}"
 
 
+@pytest.mark.slow
 def test_each_service_has_its_database_and_role(host, name, stack):
     for svc in (s for s in stack.services if s.database):
         owner = _psql(host, "SELECT pg_get_userbyid(datdba) FROM pg_database "

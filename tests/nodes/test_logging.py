@@ -9,6 +9,7 @@ import testinfra
 import yaml
 
 from egov.model import Role
+from egov.node_shell import hostspec
 
 pytestmark = pytest.mark.control("EGOV-LOGGING")
 
@@ -29,7 +30,7 @@ def collectors(request, stack):
     if not nodes:
         pytest.skip(f"stack {stack.name} has no logging node")
     ssh_config = request.config.option.ssh_config
-    return {n.name: testinfra.get_host(f"ssh://{n.name}", ssh_config=ssh_config) for n in nodes}
+    return {n.name: testinfra.get_host(hostspec(n.name), ssh_config=ssh_config) for n in nodes}
 
 
 def test_rsyslog_runs_and_accepts_its_config(host, name):

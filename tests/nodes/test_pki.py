@@ -110,6 +110,7 @@ def test_node_certificate_names_the_node(host, name, stack):
     check_certificate(host, name, f"{DIR}/node.crt", f"{DIR}/node.key", want)
 
 
+@pytest.mark.slow
 def test_gateway_holds_a_certificate_per_public_name(host, name, node, stack):
     if Role.gateway not in node.roles:
         pytest.skip(f"{name} has no gateway role")

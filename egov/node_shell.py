@@ -1,0 +1,153 @@
+"""testinfra backend for `egov verify`: one SSH session per node carries every check's
+commands.
+
+testinfra's own ssh backend starts a new SSH session for each command, and `host.sudo()`
+a sudo inside it: a PAM session, a shell and often sudo's own on the node, about 20 ms of
+a node's CPU per command and a few thousand commands per verification. This backend logs
+in once per node (the same SSH client, config and bastion as every other tool), starts one
+small Python helper there with `sudo -n`, and sends it the commands. The helper runs each
+one with /bin/sh as the user testinfra asked for: the login user by default, root or
+another user inside `host.sudo()`, each with that user's groups, home and a PATH as SSH
+or sudo would give. It ends when its session closes.
+
+Host specs are `ssh-session://<node>`; `hostspec()` makes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+import subprocess
+import tempfile
+import threading
+from typing import Any
+
+import testinfra.backend
+from testinfra.backend import base
+from testinfra.backend.ssh import SshBackend
+
+SCHEME = "ssh-session"
+# A command's user travels in front of it; the innermost host.sudo() wins.
+_AS = "\0as:"
+_LOGIN = ""
+
+HELPER = r"""
+import base64, grp, json, os, pwd, subprocess, sys
+LOGIN = os.environ.get("SUDO_USER") or "root"
+USER_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/games"
+ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LANG = {}
+try:
+    for line in open("/etc/default/locale"):
+        k, _, v = line.strip().partition("=")
+        if k.startswith(("LANG", "LC_")) and v:
+            LANG[k] = v.strip('"')
+except OSError:
+    pass
+login_home = pwd.getpwnam(LOGIN).pw_dir
+for line in sys.stdin.buffer:
+    req = json.loads(line)
+    name = req["user"] or LOGIN
+    try:
+        pw = pwd.getpwnam(name)
+        env = dict(LANG, HOME=pw.pw_dir, USER=name, LOGNAME=name, SHELL=pw.pw_shell,
+                   PATH=ROOT_PATH if pw.pw_uid == 0 else USER_PATH)
+        ids = {} if pw.pw_uid == 0 else {
+            "user": pw.pw_uid, "group": pw.pw_gid,
+            "extra_groups": os.getgrouplist(name, pw.pw_gid)}
+        home = login_home if name == LOGIN or pw.pw_uid == 0 else pw.pw_dir
+        p = subprocess.run(["/bin/sh", "-c", req["cmd"]], stdin=subprocess.DEVNULL,
+                           capture_output=True, env=env, timeout=req["timeout"],
+                           cwd=home if os.path.isdir(home) else "/", **ids)
+        res = [p.returncode, p.stdout, p.stderr]
+    except subprocess.TimeoutExpired as e:
+        res = [124, e.stdout or b"", (e.stderr or b"") + b"timed out"]
+    except (KeyError, OSError) as e:
+        res = [126, b"", str(e).encode()]
+    out = [res[0], base64.b64encode(res[1]).decode(), base64.b64encode(res[2]).decode()]
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+"""
+
+
+def hostspec(node: str) -> str:
+    return f"{SCHEME}://{node}"
+
+
+class NodeShellBackend(SshBackend):
+    """testinfra's ssh backend, with one helper process per node instead of one SSH
+    session per command."""
+
+    NAME = SCHEME
+    # Longest a single check's command may take on a node.
+    COMMAND_TIMEOUT = 300
+
+    def __init__(self, hostspec: str, *args: Any, **kwargs: Any):
+        super().__init__(hostspec, *args, **kwargs)
+        self._proc: subprocess.Popen | None = None
+        self._errors = None  # what ssh and sudo said, read when the session fails
+        self._lock = threading.Lock()
+
+    def get_sudo_command(self, command: str, sudo_user: str | None) -> str:
+        return f"{_AS}{sudo_user or 'root'}\0{command}"
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> base.CommandResult:
+        cmd = self.get_command(command, *args)
+        user = _LOGIN
+        while cmd.startswith(_AS):
+            user, _, cmd = cmd[len(_AS):].partition("\0")
+        with self._lock:
+            try:
+                rc, out, err = self._call(cmd, user)
+            except (EOFError, OSError):
+                self._close()  # the session dropped (a restarted sshd): log in again once
+                rc, out, err = self._call(cmd, user)
+        shown = cmd if user == _LOGIN else f"({user}) {cmd}"
+        return self.result(rc, self.encode(shown), out, err)
+
+    def _call(self, cmd: str, user: str) -> tuple[int, bytes, bytes]:
+        proc = self._start()
+        proc.stdin.write(json.dumps({"cmd": cmd, "user": user,
+                                     "timeout": self.COMMAND_TIMEOUT}).encode() + b"\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            self._errors.seek(0)
+            said = self._errors.read().decode(errors="replace").strip()[-2000:]
+            raise EOFError(f"{self.hostname}: the SSH session to the node's helper ended: "
+                           f"{said or 'no message'}")
+        rc, out, err = json.loads(line)
+        return rc, base64.b64decode(out), base64.b64decode(err)
+
+    def _start(self) -> subprocess.Popen:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        cmd = ["ssh", "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.timeout}"]
+        if self.ssh_config:
+            cmd += ["-F", self.ssh_config]
+        if self.host.user:
+            cmd += ["-l", self.host.user]
+        if self.host.port:
+            cmd += ["-p", str(self.host.port)]
+        remote = f"sudo -n /usr/bin/python3 -u -c {shlex.quote(HELPER)}"
+        self._errors = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen([*cmd, self.host.name, remote], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=self._errors)
+        return self._proc
+
+    def _close(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def __del__(self):
+        proc = getattr(self, "_proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.stdin.close()
+
+
+def register() -> None:
+    """Make `ssh-session://` host specs known to testinfra."""
+    testinfra.backend.BACKENDS[SCHEME] = f"{__name__}.NodeShellBackend"
