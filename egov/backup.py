@@ -1,5 +1,7 @@
-"""`egov backup` and `egov restore`: run a stack's dumps now, and restore the latest dump of
-a database into a fresh database beside it.
+"""`egov backup` and `egov restore`: run a stack's dumps now; restore the latest dump of a
+database into a fresh database beside it, or in place of the live one (a node made again
+after its disk was lost); restore the latest dump of the directory in place of its
+database.
 
 Everything runs over SSH through the stack's own SSH config (`ssh -F <state>/ssh/ssh_config
 <node> -- sudo ...`), as an administrator would: the backup node's systemd units take the
@@ -23,8 +25,14 @@ from egov.lab import LabError
 from egov.model import Role, Stack
 
 DATABASE_UNIT = "egov-backup-database@{}.service"
+SERVICE_UNIT = "egov-{}.service"
 DIRECTORY_UNIT = "egov-backup-directory.service"
 RESTIC = "/usr/local/sbin/egov-restic"
+# What the directory's dump is tagged and named in the repository (roles/backup).
+DIRECTORY_TAG = "directory"
+DIRECTORY_FILE = "/directory.ldif"
+# Attributes slapd computes for every entry and never stores: left out of a restore.
+DYNAMIC_ATTRIBUTES = ("entryDN", "hasSubordinates", "subschemaSubentry")
 # PostgreSQL names this command creates or drops; nothing needing quotes.
 TARGET_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 BACKUP_TIMEOUT = 3600
@@ -53,6 +61,13 @@ class Restored:
     target: str
     snapshot: Snapshot
     checksums: dict[str, str]  # table -> md5 of its rows in the target
+
+
+@dataclass(frozen=True)
+class RestoredDirectory:
+    node: str
+    snapshot: Snapshot
+    entries: int
 
 
 def _ssh_argv(stack: Stack, node: str, command: list[str]) -> list[str]:
@@ -113,6 +128,14 @@ def latest(stack: Stack, database: str) -> Snapshot:
     if not found:
         raise BackupError(f"the repository of {_first(stack, Role.backup)} holds no dump of "
                           f"database {database!r}: run `egov backup {stack.name}` first")
+    return found[-1]
+
+
+def latest_directory(stack: Stack) -> Snapshot:
+    found = [s for s in snapshots(stack) if DIRECTORY_TAG in s.tags]
+    if not found:
+        raise BackupError(f"the repository of {_first(stack, Role.backup)} holds no dump of "
+                          f"the directory: run `egov backup {stack.name}` first")
     return found[-1]
 
 
@@ -186,7 +209,6 @@ def restore(stack: Stack, database: str | None = None, target: str = "{db}_resto
             raise BackupError(f"target {into!r} is a live database; restore into a new name")
         plan.append((name, into))
 
-    backup_node = _first(stack, Role.backup)
     db_node = _first(stack, Role.database)
     # Every dump found and every target free before anything is changed.
     snaps = {name: latest(stack, name) for name, _ in plan}
@@ -200,25 +222,132 @@ def restore(stack: Stack, database: str | None = None, target: str = "{db}_resto
         if into in existing:
             _check(stack, db_node, ["sudo", "-n", "-u", "postgres", "dropdb", "--force", into])
         log(f"{db_node}: restoring {name} from snapshot {snap.short_id} ({snap.time}) into {into}")
-        _check(stack, db_node, ["sudo", "-n", "-u", "postgres", "createdb", "-O", name, into])
-        dump = subprocess.Popen(
-            _ssh_argv(stack, backup_node,
-                      ["sudo", "-n", RESTIC, "dump", snap.id, f"/{name}.dump"]),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ansible_env(Path(".")))
-        load = subprocess.run(
-            _ssh_argv(stack, db_node,
-                      ["sudo", "-n", "-u", "postgres", "pg_restore", "--exit-on-error",
-                       "--single-transaction", "--no-owner", f"--role={name}", "-d", into]),
-            stdin=dump.stdout, capture_output=True, text=True, env=ansible_env(Path(".")),
-            timeout=BACKUP_TIMEOUT)
-        dump.stdout.close()
-        dump_err = dump.stderr.read().decode(errors="replace")
-        dump.wait(timeout=60)
-        if dump.returncode != 0 or load.returncode != 0:
-            _run(stack, db_node, ["sudo", "-n", "-u", "postgres", "dropdb", "--if-exists", into])
-            raise BackupError(
-                f"restore of {name} into {into} failed: restic dump on {backup_node} exited "
-                f"{dump.returncode} ({dump_err.strip()}); pg_restore on {db_node} exited "
-                f"{load.returncode} ({load.stderr.strip()})")
+        _load_dump(stack, name, snap, into)
         done.append(Restored(name, into, snap, checksums(stack, into)))
     return done
+
+
+def _load_dump(stack: Stack, name: str, snap: Snapshot, into: str) -> None:
+    """A new database `into`, owned by the service's role, with the dump of `name` from
+    `snap`; on failure nothing of it is left."""
+    backup_node = _first(stack, Role.backup)
+    db_node = _first(stack, Role.database)
+    _check(stack, db_node, ["sudo", "-n", "-u", "postgres", "createdb", "-O", name, into])
+    dump = subprocess.Popen(
+        _ssh_argv(stack, backup_node, ["sudo", "-n", RESTIC, "dump", snap.id, f"/{name}.dump"]),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ansible_env(Path(".")))
+    load = subprocess.run(
+        _ssh_argv(stack, db_node,
+                  ["sudo", "-n", "-u", "postgres", "pg_restore", "--exit-on-error",
+                   "--single-transaction", "--no-owner", f"--role={name}", "-d", into]),
+        stdin=dump.stdout, capture_output=True, text=True, env=ansible_env(Path(".")),
+        timeout=BACKUP_TIMEOUT)
+    dump.stdout.close()
+    dump_err = dump.stderr.read().decode(errors="replace")
+    dump.wait(timeout=60)
+    if dump.returncode != 0 or load.returncode != 0:
+        _run(stack, db_node, ["sudo", "-n", "-u", "postgres", "dropdb", "--if-exists", into])
+        raise BackupError(
+            f"restore of {name} into {into} failed: restic dump on {backup_node} exited "
+            f"{dump.returncode} ({dump_err.strip()}); pg_restore on {db_node} exited "
+            f"{load.returncode} ({load.stderr.strip()})")
+
+
+def _swap_sql(live: str, staged: str) -> str:
+    """Put `staged` in the place of `live`, with the live database's own privileges (the
+    database role's: who may connect); the replaced one is dropped."""
+    old = f"{live}_replaced"
+    return (
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname IN ('{live}', '{staged}') AND pid <> pg_backend_pid();\n"
+        f"SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', '{staged}') FROM pg_database "
+        f"WHERE datname = '{live}' AND datacl IS NOT NULL \\gexec\n"
+        f"SELECT format('GRANT %s ON DATABASE %I TO %s', a.privilege_type, '{staged}', "
+        f"CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) "
+        f"END) FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = '{live}' \\gexec\n"
+        f"DROP DATABASE IF EXISTS {old};\n"
+        f"ALTER DATABASE {live} RENAME TO {old};\n"
+        f"ALTER DATABASE {staged} RENAME TO {live};\n"
+        f"DROP DATABASE {old};\n")
+
+
+def restore_in_place(stack: Stack, database: str | None = None,
+                     log=print) -> list[Restored]:
+    """Replace each live service database (or the named one) with its latest dump, as after
+    the loss of the database node's disk. Each dump is restored beside the live database
+    first; only a complete restore is swapped in, while the services that use it are
+    stopped on their nodes (and started again whatever happens)."""
+    names = _databases(stack, [database] if database else None)
+    db_node = _first(stack, Role.database)
+    staged = {name: f"{name}_restoring" for name in names}
+    bad = [t for t in staged.values() if not TARGET_NAME.match(t)]
+    if bad:
+        raise BackupError(f"database name(s) too long to restore beside: {', '.join(bad)}")
+    snaps = {name: latest(stack, name) for name in names}
+    done = []
+    for name in names:
+        snap, into = snaps[name], staged[name]
+        if database_exists(stack, into):  # left by a restore that was killed
+            _check(stack, db_node, ["sudo", "-n", "-u", "postgres", "dropdb", "--force", into])
+        log(f"{db_node}: restoring {name} from snapshot {snap.short_id} ({snap.time}) beside it")
+        _load_dump(stack, name, snap, into)
+        users = stack.service(name).nodes
+        unit = SERVICE_UNIT.format(name)
+        log(f"stopping {unit} on {', '.join(users)}; putting the restored {name} in place")
+        try:
+            for node in users:
+                _check(stack, node, ["sudo", "-n", "systemctl", "stop", unit])
+            _psql(stack, db_node, "postgres", _swap_sql(name, into))
+        finally:
+            for node in users:
+                _run(stack, node, ["sudo", "-n", "systemctl", "start", unit])
+        done.append(Restored(name, name, snap, checksums(stack, name)))
+    return done
+
+
+def _without_dynamic(ldif: str) -> tuple[str, int]:
+    """The dump without the attributes slapd computes (slapadd refuses them), and its
+    number of entries."""
+    kept, dropping, entries = [], False, 0
+    for line in ldif.splitlines():
+        if line.startswith(" ") and dropping:
+            continue  # the folded rest of a dropped value
+        name = line.split(":", 1)[0]
+        dropping = name in DYNAMIC_ATTRIBUTES
+        if not dropping:
+            kept.append(line)
+            entries += name == "dn"
+    return "\n".join(kept) + "\n", entries
+
+
+def restore_directory(stack: Stack, log=print) -> RestoredDirectory:
+    """Replace the directory's database with its latest dump, as after the loss of the
+    directory node's disk: slapd is stopped, the dump loaded with slapadd into an empty
+    database and slapd started again; if the load fails, the previous database is put
+    back as it was."""
+    from egov.paths import role_vars
+
+    node = _first(stack, Role.directory)
+    snap = latest_directory(stack)
+    ldif, entries = _without_dynamic(_check(
+        stack, _first(stack, Role.backup), ["sudo", "-n", RESTIC, "dump", snap.id,
+                                            DIRECTORY_FILE]))
+    if entries == 0:
+        raise BackupError(f"the directory dump {snap.short_id} holds no entry")
+    data = role_vars("directory")["__directory_data_dir"]
+    script = f"""set -eu
+data={shlex.quote(data)}; aside="$data/before-restore"
+systemctl stop slapd
+rm -rf "$aside"; mkdir -m 0700 "$aside"
+mv "$data/data.mdb" "$aside/"; rm -f "$data/lock.mdb"
+if slapadd -q -b {shlex.quote(stack.directory_suffix)}; then
+    chown openldap:openldap "$data"/*.mdb; rm -rf "$aside"; systemctl start slapd
+else
+    rm -f "$data"/*.mdb; mv "$aside/data.mdb" "$data/"; rmdir "$aside"
+    chown openldap:openldap "$data/data.mdb"; systemctl start slapd; exit 1
+fi
+"""
+    log(f"{node}: restoring the directory from snapshot {snap.short_id} ({snap.time}): "
+        f"{entries} entries")
+    _check(stack, node, ["sudo", "-n", "sh", "-c", script], input=ldif)
+    return RestoredDirectory(node, snap, entries)

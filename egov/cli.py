@@ -291,12 +291,28 @@ def restore(stack: str = typer.Argument(..., help="stack name"),
                                        help="new database to restore into; {db} is the source"),
             database: str = typer.Option(None, "--database", "-d",
                                          help="only this service database [default: all]"),
-            replace: bool = typer.Option(False, help="drop an existing target database first")):
+            replace: bool = typer.Option(False, help="drop an existing target database first"),
+            in_place: bool = typer.Option(
+                False, "--in-place", help="replace the live service database(s) instead: "
+                "restored beside, then swapped in while their services are stopped"),
+            directory: bool = typer.Option(
+                False, "--directory", help="replace the directory's database with its "
+                "latest dump (alone, or with --in-place)")):
     """Restore the latest dump of each service database (or one) into a new database on
-    the database node, and print the checksums of its tables."""
+    the database node, and print the checksums of its tables. After a node's disk is lost:
+    --in-place puts the dumps in place of the live databases, --directory the directory's."""
     from egov import backup as dumps
     s = load_or_exit(stack)
-    done = _lab_or_exit(dumps.restore, s, database, target, replace, log=console.print)
+    if directory:
+        d = _lab_or_exit(dumps.restore_directory, s, log=console.print)
+        console.print(f"restored the directory on {d.node} (snapshot {d.snapshot.short_id}, "
+                      f"{d.snapshot.time}): {d.entries} entries", highlight=False)
+        if not in_place:
+            return
+    if in_place:
+        done = _lab_or_exit(dumps.restore_in_place, s, database, log=console.print)
+    else:
+        done = _lab_or_exit(dumps.restore, s, database, target, replace, log=console.print)
     for r in done:
         console.print(f"restored {r.database} (snapshot {r.snapshot.short_id}, {r.snapshot.time}) "
                       f"into {r.target}: {len(r.checksums)} table(s)", highlight=False)

@@ -27,6 +27,13 @@ def role_defaults(role: str, root: Path = PACKAGE_ROOT) -> dict:
     return yaml.safe_load((root / "roles" / role / "defaults" / "main.yml").read_text())
 
 
+def role_vars(role: str, root: Path = PACKAGE_ROOT) -> dict:
+    """A role's internal variables (vars/main.yml) as written."""
+    import yaml
+
+    return yaml.safe_load((root / "roles" / role / "vars" / "main.yml").read_text())
+
+
 def state_root() -> Path:
     """Generated secrets and machine-local state: $EGOV_STATE_DIR, else
     ~/.local/state/egov. Never inside the project tree."""

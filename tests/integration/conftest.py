@@ -64,6 +64,36 @@ class Lab:
         assert res.returncode == 0, f"{node}: psql on {database} failed: {res.stderr}"
         return res.stdout.strip()
 
+    def tables(self) -> dict[str, dict[str, tuple[int, str]]]:
+        """database -> table -> (rows, checksum of its rows) for every service database."""
+        from egov import backup
+
+        out = {}
+        for db in (s.name for s in self.stack.services if s.database):
+            sums = backup.checksums(self.stack, db)
+            out[db] = {t: (int(self.psql(db, f"SELECT count(*) FROM {t}")), s)
+                       for t, s in sums.items()}
+        return out
+
+    def ldap(self, command: str, stdin: str | None = None, check: bool = True) -> str:
+        """An LDAP tool as root over ldapi (SASL EXTERNAL) on the directory node."""
+        node = self.stack.nodes_with(Role.directory)[0].name
+        res = self.ssh(node, f"sudo -n {command} -Q -Y EXTERNAL -H ldapi:///", stdin=stdin)
+        assert res.returncode == 0 or not check, f"{node}: {command} failed: {res.stderr}"
+        return res.stdout
+
+    def directory_entries(self, *attributes: str) -> dict[str, list[str]]:
+        """dn -> sorted attribute lines of every entry under the suffix: the user
+        attributes, and the operational ones named."""
+        wanted = " ".join(shlex.quote(a) for a in ("*", *attributes))
+        out = self.ldap(f"ldapsearch -LLL -o ldif-wrap=no -b "
+                        f"{shlex.quote(self.stack.directory_suffix)} '(objectClass=*)' {wanted}")
+        entries = {}
+        for block in out.strip().split("\n\n"):
+            lines = block.splitlines()
+            entries[lines[0]] = sorted(lines[1:])
+        return entries
+
     def ssh(self, node: str, command: str, user: str | None = None,
             extra: tuple[str, ...] = (), stdin: str | None = None) -> subprocess.CompletedProcess:
         login = ["-l", user] if user else []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import time
@@ -19,7 +18,7 @@ import uuid
 
 import pytest
 
-from egov import backup, evidence
+from egov import evidence
 from egov.model import Role
 from egov.paths import PACKAGE_ROOT, state_dir
 
@@ -36,34 +35,6 @@ KILLS = [("TASK [directory : Install slapd and the LDAP tools]", 1),
          ("TASK [directory : Let root manage the data over ldapi", 0)]
 
 
-def _databases(lab) -> dict[str, dict[str, tuple[int, str]]]:
-    """database -> table -> (rows, checksum of its rows) for every service database."""
-    out = {}
-    for db in (s.name for s in lab.stack.services if s.database):
-        sums = backup.checksums(lab.stack, db)
-        out[db] = {t: (int(lab.psql(db, f"SELECT count(*) FROM {t}")), s)
-                   for t, s in sums.items()}
-    return out
-
-
-def _ldap(lab, node: str, command: str, stdin: str | None = None, check: bool = True) -> str:
-    """An LDAP tool as root over ldapi (SASL EXTERNAL) on the directory node."""
-    res = lab.ssh(node, f"sudo -n {command} -Q -Y EXTERNAL -H ldapi:///", stdin=stdin)
-    assert res.returncode == 0 or not check, f"{node}: {command} failed: {res.stderr}"
-    return res.stdout
-
-
-def _entries(lab, node: str) -> dict[str, list[str]]:
-    """dn -> sorted attribute lines of every entry under the suffix (user attributes)."""
-    out = _ldap(lab, node, f"ldapsearch -LLL -o ldif-wrap=no -b "
-                           f"{shlex.quote(lab.stack.directory_suffix)}")
-    entries = {}
-    for block in out.strip().split("\n\n"):
-        lines = block.splitlines()
-        entries[lines[0]] = sorted(lines[1:])
-    return entries
-
-
 def test_lost_database_and_identity_nodes_come_back_with_all_their_data(lab):
     stack = lab.stack
     database = stack.nodes_with(Role.database)[0].name
@@ -78,13 +49,13 @@ def test_lost_database_and_identity_nodes_come_back_with_all_their_data(lab):
     lab.psql(service_db,
           f"INSERT INTO {TABLE} (token, payload) SELECT '{token}', md5(random()::text) || n "
           f"FROM generate_series(1, {ROWS}) AS n")
-    _ldap(lab, directory, "ldapadd", stdin=(
+    lab.ldap("ldapadd", stdin=(
         f"dn: {account}\nobjectClass: inetOrgPerson\nuid: drill{token[:8]}\n"
         f"cn: Drill {token}\nsn: Drill\ndescription: made at run time by the drill\n"))
     try:
-        tables_before = _databases(lab)
+        tables_before = lab.tables()
         assert tables_before[service_db][f"public.{TABLE}"][0] == ROWS
-        entries_before = _entries(lab, directory)
+        entries_before = lab.directory_entries()
         assert f"dn: {account}" in entries_before
 
         subprocess.run(["docker", "rm", "-f", stack.container_name(database),
@@ -101,10 +72,10 @@ def test_lost_database_and_identity_nodes_come_back_with_all_their_data(lab):
         assert again["provision"]["changed"] == {} and again["converge"]["changed"] == {}, \
             f"second up changed: {again['provision']['changed']} {again['converge']['changed']}"
 
-        tables_after = _databases(lab)
+        tables_after = lab.tables()
         assert tables_after == tables_before, json.dumps(
             {"before": tables_before, "after": tables_after}, indent=1)
-        entries_after = _entries(lab, directory)
+        entries_after = lab.directory_entries()
         missing = sorted(set(entries_before) - set(entries_after))
         changed = sorted(dn for dn in entries_before
                          if dn in entries_after and entries_after[dn] != entries_before[dn])
@@ -113,7 +84,7 @@ def test_lost_database_and_identity_nodes_come_back_with_all_their_data(lab):
             f"new: {sorted(set(entries_after) - set(entries_before))}")
     finally:
         lab.psql(service_db, f"DROP TABLE IF EXISTS {TABLE}")
-        _ldap(lab, directory, "ldapdelete", stdin=f"{account}\n", check=False)
+        lab.ldap("ldapdelete", stdin=f"{account}\n", check=False)
 
 
 def _killed_half_way(marker: str, after_s: float, timeout_s: float = 1200) -> None:
