@@ -108,6 +108,18 @@ ROLE_PURPOSE: dict[Role, Purpose] = {
 }
 
 
+# Where a role keeps what a new node could not make again (the CA's key, the databases,
+# the directory, the backup repository): a node with the role must keep it on a volume,
+# or the next container loses it. The roles' own settings say the same paths (a unit test
+# compares them).
+ROLE_STATE: dict[Role, str] = {
+    Role.pki: "/var/lib/egov-pki",
+    Role.database: "/var/lib/postgresql",
+    Role.directory: "/var/lib/ldap",
+    Role.backup: "/srv/restic",
+}
+
+
 class Relation(StrEnum):
     G2C = "G2C"
     G2B = "G2B"
@@ -703,7 +715,14 @@ def _check_rules(s: Stack) -> list[Problem]:
             add(f"nodes[{i}].zone", f"node {n.name!r} is in unknown zone {n.zone!r}",
                 f"use one of the zones: {', '.join(zones)}")
         else:
+            kept = set(n.volumes.values())
             for role in n.roles:
+                state = ROLE_STATE.get(role)
+                if state is not None and state not in kept:
+                    add(f"nodes[{i}].volumes", f"role {role.value!r} of node {n.name!r} keeps "
+                        f"its data in {state}, which is on no volume: a new container of the "
+                        "node would lose it", f"add a volume for it, such as "
+                        f"volumes: {{{role.value}: {state}}}")
                 want = ROLE_PURPOSE[role]
                 if zone.purpose != want:
                     add(f"nodes[{i}].roles", f"role {role.value!r} of node {n.name!r} belongs in a "

@@ -225,3 +225,17 @@ def test_stack_name_must_be_dns_safe():
     with pytest.raises(StackError) as caught:
         load_stack(ROOT, "../lab")
     assert caught.value.problems[0].path == "(stack name)"
+
+
+def test_the_state_paths_the_model_keeps_on_volumes_are_the_roles_own():
+    from egov.model import ROLE_STATE
+    from egov.paths import role_defaults, role_vars
+
+    roles = {
+        Role.pki: role_defaults("pki")["pki__ca_dir"],
+        Role.backup: role_defaults("backup")["backup__repository"],
+        Role.directory: role_vars("directory")["__directory_data_dir"],
+        # the data folder is <this>/<version>/<cluster>
+        Role.database: role_vars("database")["database__data_dir"].split("/{{")[0],
+    }
+    assert ROLE_STATE == roles, f"model {ROLE_STATE} != roles {roles}"

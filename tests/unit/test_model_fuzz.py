@@ -20,6 +20,7 @@ from egov.docker_plan import plan
 from egov.model import (
     PROJECT,
     ROLE_PURPOSE,
+    ROLE_STATE,
     Purpose,
     Role,
     StackError,
@@ -136,6 +137,9 @@ def valid_configs(draw) -> dict:
             has_gateway = True
         node = {"name": name, "zone": zone["name"], "roles": [str(r) for r in roles],
                 "memory": draw(st.sampled_from(["256m", "1g", "65536k", "3g"]))}
+        state = {str(r): ROLE_STATE[Role(r)] for r in roles if Role(r) in ROLE_STATE}
+        if state:  # what a stateful role keeps lives on a volume
+            node["volumes"] = state
         if draw(st.booleans()):
             # An explicit address below the automatic range, never .0 or .1.
             offset = draw(st.integers(2, 9).filter(lambda o, z=zone: o not in explicit[z["name"]]))
