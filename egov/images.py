@@ -59,10 +59,14 @@ class NodeImage:
 
 
 # Packages that roles applied to every node install (firewall, base's upgrades, logging,
-# pki): baked in so that a converge only confirms them. The roles still install them, so
-# this list is a cache, not a source of truth.
+# pki, node_exporter): baked in so that a converge only confirms them. The roles still
+# install them, so this list is a cache, not a source of truth.
 EVERY_NODE_PACKAGES = ("nftables", "unattended-upgrades", "rsyslog", "rsyslog-gnutls",
-                       "logrotate", "python3-cryptography", "ssl-cert")
+                       "logrotate", "python3-cryptography", "ssl-cert",
+                       "prometheus-node-exporter")
+# Units of those packages that must not start before their role has configured them
+# (node-exporter would listen on every address): the roles enable them.
+DISABLED_UNITS = ("prometheus-node-exporter.service",)
 
 
 def preinstalled_packages(root: Path) -> list[str]:
@@ -79,7 +83,9 @@ def node_image(root: Path) -> NodeImage:
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     files = {
         "Dockerfile": env.get_template("Dockerfile.j2").render(
-            base_image=base_image(root), packages=packages, image_label=IMAGE_LABEL
+            base_image=base_image(root), packages=packages, image_label=IMAGE_LABEL,
+            locales=role_defaults("base", root)["base__locales"],
+            disabled_units=DISABLED_UNITS,
         ).encode(),
     }
     for path in sorted((folder / "files").iterdir()):
