@@ -9,6 +9,7 @@ build context; the Pulumi program and the lab provisioner both build them from h
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -75,17 +76,25 @@ def preinstalled_packages(root: Path) -> list[str]:
     return sorted({*defaults["base__packages"], *EVERY_NODE_PACKAGES})
 
 
-def node_image(root: Path) -> NodeImage:
-    """Render the node image's build context (not yet written) and its content tag."""
-    packages = preinstalled_packages(root)
+# EGOV_NODE_PACKAGES=converge: a node image with no package baked in, so that every role
+# installs its packages at converge time (a benchmark's baseline; the tag differs).
+PACKAGES_ENV = "EGOV_NODE_PACKAGES"
+
+
+def node_image(root: Path, baked: bool | None = None) -> NodeImage:
+    """Render the node image's build context (not yet written) and its content tag; with
+    `baked` false (default: EGOV_NODE_PACKAGES) no package is baked in."""
+    if baked is None:
+        baked = os.environ.get(PACKAGES_ENV, "image") != "converge"
+    packages = preinstalled_packages(root) if baked else []
     folder = root / "templates" / "node"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     files = {
         "Dockerfile": env.get_template("Dockerfile.j2").render(
             base_image=base_image(root), packages=packages, image_label=IMAGE_LABEL,
-            locales=role_defaults("base", root)["base__locales"],
-            disabled_units=DISABLED_UNITS,
+            locales=role_defaults("base", root)["base__locales"] if baked else [],
+            disabled_units=DISABLED_UNITS if baked else [],
         ).encode(),
     }
     for path in sorted((folder / "files").iterdir()):

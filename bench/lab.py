@@ -1,0 +1,168 @@
+"""Benchmark: the lab's cold bring-up, a warm no-op converge, `egov verify lab` and
+onboarding one more service into the running lab, each set against a baseline measured in
+the same run. Targets on this 2-core machine: cold bring-up under 6 minutes and 3x faster
+than the baseline, warm converge under 30 s and 5x faster, verify under 20 s.
+
+Project: egov as it runs (Mitogen's strategy, SSH pipelining and connection reuse, 10
+forks, smart fact gathering, only the collections the roles use; a node image with the
+packages of every node baked in; verify over one SSH session per node, 4 workers).
+Baseline: the same egov commands and playbooks with Ansible's default settings (linear
+strategy, its default SSH arguments, 5 forks, implicit fact gathering, every bundled
+collection scanned) and a node image with no package baked in, so every role installs its
+packages at converge time (EGOV_NODE_PACKAGES=converge). Pipelining stays on: without it
+Ansible cannot become postgres on nodes without setfacl, and the converge fails. For
+verify, the baselines are one check after another, and testinfra's own ssh backend (an
+SSH session per command) one after another.
+
+Cold means: base image present, no node, no node image (its build is part of provision).
+The lab is taken down with its volumes before each cold bring-up and at the end; onboarding
+runs from a throwaway copy of the project. Takes about 40 minutes.
+
+    python bench/lab.py [--out bench-lab.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from egov_cli import ROOT, egov_command
+from rich.console import Console
+from rich.table import Table
+
+from egov import images
+from egov.paths import state_dir
+
+ANSIBLE_DEFAULTS = {
+    "EGOV_ANSIBLE_STRATEGY": "linear",
+    "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=60s",
+    "ANSIBLE_FORKS": "5",
+    "ANSIBLE_GATHERING": "implicit",
+    "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "True",
+    "ANSIBLE_COLLECTIONS_PATH": "~/.ansible/collections:/usr/share/ansible/collections",
+}
+BASELINE = {**ANSIBLE_DEFAULTS, images.PACKAGES_ENV: "converge"}
+PROJECT: dict[str, str] = {}
+TARGETS = {"cold bring-up": (360.0, 3.0), "warm no-op converge": (30.0, 5.0),
+           "egov verify lab": (20.0, None), "onboarding a service": (None, None)}
+# Copied for onboarding from a throwaway tree (as tests/integration/test_onboarding_lab.py).
+COPIED = ("Pulumi.yaml", "ansible.cfg", "site.yml", "provision.yml", "teardown.yml", "roles",
+          "plugins", "templates", "stacks", "inventory", "apps", "tests", "infra")
+
+
+def egov(*args: str, env: dict[str, str], root: Path = ROOT) -> tuple[float, str]:
+    started = time.perf_counter()
+    res = subprocess.run([*egov_command(), *args], cwd=root, capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "200", "EGOV_ROOT": str(root), **env})
+    seconds = time.perf_counter() - started
+    if res.returncode != 0:
+        sys.exit(f"egov {' '.join(args)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n"
+                 f"{res.stderr[-4000:]}")
+    return seconds, res.stdout
+
+
+def last_up() -> dict:
+    return json.loads((state_dir("lab") / "last-up.json").read_text())
+
+
+def node_image_tag(env: dict[str, str]) -> str:
+    return images.node_image(ROOT, baked=env.get(images.PACKAGES_ENV) != "converge").tag
+
+
+def cold(env: dict[str, str]) -> dict:
+    egov("down", "lab", "--purge", env=env)
+    subprocess.run(["docker", "image", "rm", node_image_tag(env)], capture_output=True)
+    seconds, _ = egov("up", "lab", env=env)
+    steps = last_up()["steps"]
+    part = {k.split(" ")[0]: v for k, v in steps.items()}
+    return {"seconds": seconds, "provision": part.get("provision"),
+            "converge": part.get("converge"), "verify": part.get("verify")}
+
+
+def warm(env: dict[str, str]) -> dict:
+    seconds, out = egov("converge", "lab", env=env)
+    if " 0 changed task(s)" not in out:
+        sys.exit(f"the warm converge changed something:\n{out[-3000:]}")
+    return {"seconds": seconds}
+
+
+def verify(env: dict[str, str], workers: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="egov-bench-") as tmp:
+        seconds, _ = egov("verify", "lab", "--workers", str(workers), "--report-dir", tmp,
+                          env=env)
+    return {"seconds": seconds}
+
+
+def onboard(env: dict[str, str], name: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="egov-bench-") as tmp:
+        root = Path(tmp) / "project"
+        root.mkdir()
+        for item in COPIED:
+            src = ROOT / item
+            if src.is_dir():
+                shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))
+            elif src.exists():
+                shutil.copy2(src, root / item)
+        started = time.perf_counter()
+        egov("service", "new", name, "--relation", "G2C", "--title", f"Benchmark {name}",
+             "--agency", "Diskominfo Kota Bengkulu", env=env, root=root)
+        egov("up", "lab", env=env, root=root)
+        return {"seconds": time.perf_counter() - started}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows: dict[str, dict[str, dict]] = {}
+    # The baseline first, then the project; verify before the project's onboarding adds a
+    # service that the project's own stack file does not have.
+    for label, env in (("baseline", BASELINE), ("project", PROJECT)):
+        rows.setdefault("cold bring-up", {})[label] = cold(env)
+        rows.setdefault("warm no-op converge", {})[label] = warm(env)
+        if label == "project":
+            rows["egov verify lab"] = {
+                "baseline": verify({"EGOV_VERIFY_BACKEND": "ssh"}, 1),
+                "one at a time": verify(PROJECT, 1),
+                "project": verify(PROJECT, 4)}
+        rows.setdefault("onboarding a service", {})[label] = onboard(env, f"bench{label[:4]}")
+    egov("down", "lab", "--purge", env=PROJECT)
+
+    table = Table(title="egov lab benchmark (one machine, one run; seconds)")
+    for col in ("measure", "baseline", "project", "speed-up", "target", "verdict", "detail"):
+        table.add_column(col, justify="right" if col not in ("measure", "detail") else "left")
+    failed = False
+    for measure, by in rows.items():
+        base, proj = by["baseline"]["seconds"], by["project"]["seconds"]
+        limit, ratio = TARGETS[measure]
+        ok = (limit is None or proj < limit) and (ratio is None or base / proj >= ratio)
+        failed |= not ok
+        target = " and ".join(t for t in (f"< {limit:.0f} s" if limit else "",
+                                           f">= {ratio:.0f}x" if ratio else "") if t) or "-"
+        detail = ""
+        if measure == "cold bring-up":
+            detail = "; ".join(f"{k}: {by['baseline'][k]:.0f} -> {by['project'][k]:.0f}"
+                               for k in ("provision", "converge", "verify"))
+        elif measure == "egov verify lab":
+            detail = (f"baseline: testinfra's ssh backend, one at a time; project's backend "
+                      f"one at a time: {by['one at a time']['seconds']:.1f} s")
+        table.add_row(measure, f"{base:.1f}", f"{proj:.1f}", f"{base / proj:.2f}x", target,
+                      "[green]ok[/]" if ok else "[red]missed[/]", detail)
+    Console().print(table)
+    print(f"total {time.perf_counter() - started:.0f} s; the lab is down (egov up lab brings "
+          "it back)")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
