@@ -12,9 +12,14 @@ from pathlib import Path
 
 from egov import images
 from egov.model import LABEL_NODE, LABEL_ROLE, LABEL_ZONE, Stack, memory_bytes
+from egov.paths import role_defaults
 
 # systemd as PID 1 in an unprivileged container (cgroup v1 host): see the design brief.
-SYSTEMD_TMPFS = ("/run", "/run/lock")
+# The temporary folders are memory too, and nothing there may be a program, a device or
+# setuid (path -> mount options).
+NODE_TMPFS = {"/run": "", "/run/lock": "",
+              "/tmp": "rw,nosuid,nodev,noexec,size=256m",
+              "/var/tmp": "rw,nosuid,nodev,noexec,size=64m"}
 CGROUP_MOUNT = "/sys/fs/cgroup"
 STOP_SIGNAL = "SIGRTMIN+3"
 # Each node keeps its own firewall (nftables) in its network namespace.
@@ -83,7 +88,10 @@ class ContainerSpec:
     labels: dict[str, str]
     memory: int
     cpus: float
-    tmpfs: tuple[str, ...] = SYSTEMD_TMPFS
+    tmpfs: dict[str, str] = field(default_factory=lambda: dict(NODE_TMPFS))
+    # Kernel settings of the container's own network namespace (the base role's per-
+    # interface ones); the rest of the kernel is the Docker host's.
+    sysctls: dict[str, str] = field(default_factory=dict)
     binds: tuple[str, ...] = (f"{CGROUP_MOUNT}:{CGROUP_MOUNT}:ro",)
     restart_policy: str = RESTART_POLICY
     stop_signal: str = STOP_SIGNAL
@@ -104,6 +112,16 @@ class DockerPlan:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def namespaced_sysctls(root: Path) -> dict[str, str]:
+    """The base role's per-interface network settings (net.ipv4.conf.*, net.ipv6.conf.*),
+    which Docker sets in each container's network namespace. Forwarding is left alone:
+    Docker needs it, and setting it resets accept_redirects."""
+    wanted = role_defaults("base", root)["base__sysctl"]
+    return {key: str(value) for key, value in sorted(wanted.items())
+            if key.startswith(("net.ipv4.conf.", "net.ipv6.conf."))
+            and not key.endswith(".forwarding")}
 
 
 def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
@@ -153,6 +171,7 @@ def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
                     LABEL_ROLE: ",".join(r.value for r in node.roles)},
             memory=memory_bytes(node.memory), cpus=node.cpus,
             dns=tuple(d.resolvers[node.name]),
+            sysctls=namespaced_sysctls(root),
         ))
 
     image_specs = tuple(

@@ -60,14 +60,18 @@ class NodeImage:
 
 
 # Packages that roles applied to every node install (firewall, base's upgrades, logging,
-# pki, node_exporter): baked in so that a converge only confirms them. The roles still
-# install them, so this list is a cache, not a source of truth.
+# pki, node_exporter, sshd's fail2ban, hardening): baked in so that a converge only
+# confirms them. The roles still install them, so this list is a cache, not a source of
+# truth.
 EVERY_NODE_PACKAGES = ("nftables", "unattended-upgrades", "rsyslog", "rsyslog-gnutls",
                        "logrotate", "python3-cryptography", "ssl-cert",
-                       "prometheus-node-exporter")
+                       "prometheus-node-exporter", "fail2ban", "python3-systemd",
+                       "libpam-pwquality", "libpam-tmpdir", "apt-listchanges", "usbguard")
 # Units of those packages that must not start before their role has configured them
-# (node-exporter would listen on every address): the roles enable them.
-DISABLED_UNITS = ("prometheus-node-exporter.service",)
+# (node-exporter would listen on every address, fail2ban could ban the bastion, USBGuard
+# fails in a container): the roles enable them.
+DISABLED_UNITS = ("prometheus-node-exporter.service", "fail2ban.service", "usbguard.service",
+                  "usbguard-dbus.service")
 
 
 def preinstalled_packages(root: Path) -> list[str]:

@@ -51,7 +51,8 @@ def from_plan(run: ProgramRun) -> Shape:
             "ports": sorted((pt["ip"], int(pt["external"]), int(pt["internal"]),
                              pt.get("protocol", "tcp")) for pt in p.get("ports") or []),
             "mounts": sorted(mounts),
-            "tmpfs": sorted((p.get("tmpfs") or {}).keys()),
+            "tmpfs": dict(sorted((p.get("tmpfs") or {}).items())),
+            "sysctls": dict(sorted((p.get("sysctls") or {}).items())),
             "env": dict(e.split("=", 1) for e in p.get("envs") or []),
             "labels": _labels(p.get("labels")),
             "memory": int(p["memory"]) * MIB if p.get("memory") else 0,
@@ -106,7 +107,8 @@ def from_docker(stack: str) -> Shape:
             "mounts": sorted((m["Type"], m["Name"] if m["Type"] == "volume" else m["Source"],
                               m["Destination"], not m["RW"])
                              for m in c["Mounts"] if m["Type"] in ("volume", "bind")),
-            "tmpfs": sorted((host.get("Tmpfs") or {}).keys()),
+            "tmpfs": dict(sorted((host.get("Tmpfs") or {}).items())),
+            "sysctls": dict(sorted((host.get("Sysctls") or {}).items())),
             "env": dict(e.split("=", 1) for e in c["Config"]["Env"] if e not in image_env),
             "labels": {k: v for k, v in c["Config"]["Labels"].items()
                        if image_labels.get(k) != v},

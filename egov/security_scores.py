@@ -9,15 +9,23 @@ zones (LDAPS, the log collector, PostgreSQL; through the bastion), with the stac
 trusted: no finding rated MEDIUM, HIGH or CRITICAL, and nothing older than TLS 1.2 offered
 (the gateway offers exactly TLS 1.2 and 1.3).
 
+Lynis (Debian's, from this machine, run from a copy on each node and removed after; nothing
+installed there) rates every node: a hardening index of at least 85 and no warning that
+egov/lynis-waivers.yaml does not accept (only container limits are), with the points each
+node still loses listed by test.
+
     python -m egov.security_scores <stack> [--ca CA-FILE]
 """
 
 from __future__ import annotations
 
+import io
 import json
+import shlex
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -245,6 +253,110 @@ def scan_internal_tls(stack: Stack, ca_file: Path, parallel: int = 3) -> list[Tl
             endpoints))
 
 
+LYNIS_MIN = 85
+LYNIS_WAIVERS = PACKAGE_ROOT / "egov" / "lynis-waivers.yaml"
+# Debian's Lynis on this machine, laid out as its own tarball so that it runs from any
+# folder (--usecwd): the program, its include files and database, plugins and profile.
+LYNIS_FILES = {"lynis/lynis": "/usr/sbin/lynis", "lynis/include": "/usr/share/lynis/include",
+               "lynis/db": "/usr/share/lynis/db", "lynis/plugins": "/etc/lynis/plugins",
+               "lynis/default.prf": "/etc/lynis/default.prf"}
+# Run as root in a folder of root's (the temporary folders are mounted noexec), then gone.
+LYNIS_RUN = """set -eu
+d=$(mktemp -d /root/egov-lynis.XXXXXX)
+trap 'rm -rf "$d"' EXIT
+tar -xzf - -C "$d"
+cd "$d/lynis"
+./lynis audit system --quick --no-colors --usecwd --report-file "$d/report.dat" \
+    --log-file "$d/lynis.log" >/dev/null 2>&1 || true
+cat "$d/report.dat"
+"""
+
+
+@dataclass
+class LynisScore:
+    node: str
+    index: int
+    warnings: list[str] = field(default_factory=list)      # "TEST: text"
+    waived: list[str] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)   # tests that still lose points
+    unexplained: list[str] = field(default_factory=list)   # of those, not in the waivers
+
+    @property
+    def ok(self) -> bool:
+        return self.index >= LYNIS_MIN and not self.warnings
+
+
+def lynis_tarball() -> bytes:
+    buf = io.BytesIO()
+
+    def as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0  # Lynis refuses files not owned by root
+        info.uname = info.gname = "root"
+        return info
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, path in LYNIS_FILES.items():
+            if not Path(path).exists():
+                raise RuntimeError(f"{path} is missing: install Debian's lynis (./scripts/setup)")
+            tar.add(path, arcname=name, filter=as_root)
+    return buf.getvalue()
+
+
+def load_lynis_waivers(path: Path = LYNIS_WAIVERS) -> dict:
+    import yaml
+
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for entry in doc.get("warnings") or []:
+        if entry.get("kind") != "container limit":
+            raise ValueError(f"{path}: warning {entry['test']} is waived as {entry.get('kind')!r}; "
+                             "only container limits may be waived")
+    return doc
+
+
+def judge_lynis(node: str, report: str, waivers: dict) -> LynisScore:
+    """The node's score from Lynis' report file: its index, every warning not waived (a
+    failure), and the tests that lose points, with those the waivers do not explain."""
+    fields: dict[str, list[str]] = {}
+    for line in report.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            fields.setdefault(key, []).append(value)
+    index = int((fields.get("hardening_index") or ["0"])[0] or 0)
+    score = LynisScore(node, index)
+    waived_warnings = {w["test"] for w in waivers.get("warnings") or []}
+    for raw in fields.get("warning[]", []):
+        test, _, rest = raw.partition("|")
+        text = f"{test}: {rest.split('|')[0]}"
+        (score.waived if test in waived_warnings else score.warnings).append(text)
+    explained = {p["test"] for p in waivers.get("points") or []}
+    for raw in fields.get("suggestion[]", []):
+        test = raw.split("|", 1)[0]
+        if test not in score.suggestions:
+            score.suggestions.append(test)
+            if test not in explained:
+                score.unexplained.append(test)
+    if not fields.get("hardening_index"):
+        score.warnings.append("LYNIS: no hardening index in the report (Lynis did not run)")
+    return score
+
+
+def audit_lynis(stack: Stack, parallel: int = 2) -> list[LynisScore]:
+    """Lynis on every node, `parallel` at a time (each run takes a node's core for about a
+    minute), from a copy sent over SSH."""
+    tarball, waivers = lynis_tarball(), load_lynis_waivers()
+    config = str(access.ssh_config(stack))
+
+    def run(node: str) -> LynisScore:
+        res = subprocess.run(["ssh", "-F", config, node, "--", "sudo", "-n", "sh", "-c",
+                              shlex.quote(LYNIS_RUN)], input=tarball, capture_output=True,
+                             timeout=900)
+        if res.returncode != 0:
+            raise RuntimeError(f"{node}: Lynis did not run ({res.returncode}): "
+                               f"{res.stderr.decode(errors='replace')[-500:]}")
+        return judge_lynis(node, res.stdout.decode(errors="replace"), waivers)
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return list(pool.map(run, [n.name for n in stack.nodes]))
+
+
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -282,7 +394,19 @@ def main(argv: list[str] | None = None) -> int:
     for t in scans:
         for sev, ident, finding in t.findings:
             print(f"{t.name}: {sev} {ident}: {finding}")
-    return 0 if all(r.ok for r in results) and all(t.ok for t in scans) else 1
+    scores = audit_lynis(stack)
+    table = Table(title=f"Lynis, stack {stack.name} (at least {LYNIS_MIN}, no unwaived warning)")
+    for col in ("node", "index", "warnings", "waived", "tests losing points", "unexplained"):
+        table.add_column(col)
+    for sc in scores:
+        table.add_row(sc.node, str(sc.index), str(len(sc.warnings)), str(len(sc.waived)),
+                      str(len(sc.suggestions)), " ".join(sc.unexplained) or "-")
+    Console().print(table)
+    for sc in scores:
+        for line in sc.warnings:
+            print(f"{sc.node}: warning {line}")
+    return 0 if all(r.ok for r in results) and all(t.ok for t in scans) \
+        and all(sc.ok for sc in scores) else 1
 
 
 def stack_ca(stack: Stack, folder: Path) -> Path:

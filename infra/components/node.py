@@ -67,7 +67,8 @@ class Node(pulumi.ComponentResource):
             ],
             volumes=[docker.ContainerVolumeArgs(volume_name=vol, container_path=path)
                      for vol, path in spec.volumes] + [_bind(b) for b in spec.binds],
-            tmpfs={path: "" for path in spec.tmpfs},
+            tmpfs=dict(spec.tmpfs),
+            sysctls=dict(spec.sysctls),
             envs=[f"{k}={v}" for k, v in sorted(spec.env.items())],
             labels=[docker.ContainerLabelArgs(label=k, value=v)
                     for k, v in sorted(spec.labels.items())],

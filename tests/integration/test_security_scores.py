@@ -34,3 +34,10 @@ def test_every_tls_service_inside_the_zones_passes_testssl(lab, ca_file):
     assert len(scans) >= 3, "LDAPS, the log collector and PostgreSQL are all scanned"
     bad = {t.name: (t.offered, t.failing) for t in scans if not t.ok}
     assert not bad, f"(offered protocols, findings rated MEDIUM or worse): {bad}"
+
+
+def test_every_node_scores_lynis_85_or_more_with_no_unwaived_warning(lab):
+    scores = security_scores.audit_lynis(lab.stack)
+    assert {sc.node for sc in scores} == {n.name for n in lab.stack.nodes}
+    bad = {sc.node: (sc.index, sc.warnings) for sc in scores if not sc.ok}
+    assert not bad, f"(index, warnings not waived), {security_scores.LYNIS_MIN} needed: {bad}"

@@ -51,6 +51,7 @@ def test_admin_account(host, name, stack):
         assert keys.mode == 0o600 and keys.user == user.name, \
             f"{name}: {keys.path} is {oct(keys.mode)} owned by {keys.user}"
         assert host.file(f"{user.home}/.ssh").mode == 0o700, f"{name}: ~/.ssh is not 0700"
+        assert host.file(user.home).mode == 0o700, f"{name}: {user.home} is not 0700"
     assert status[1] == "L", f"{name}: {user.name} has a usable password (passwd -S: {status})"
     assert host.run("sudo -n true").rc == 0, f"{name}: {user.name} cannot use sudo"
 

@@ -45,6 +45,35 @@ def test_key_only_and_no_root(sshd, name):
         assert sshd.get(key) == [want], f"{name}: sshd {key} is {sshd.get(key)}, not {want}"
 
 
+def test_sessions_per_connection_and_keepalives(sshd, name):
+    sessions = str(DEFAULTS["sshd__max_sessions"])
+    assert sshd.get("maxsessions") == [sessions], \
+        f"{name}: sshd maxsessions is {sshd.get('maxsessions')}, not {sessions}"
+    assert sshd.get("tcpkeepalive") == ["no"], \
+        f"{name}: sshd tcpkeepalive is {sshd.get('tcpkeepalive')}, not no"
+    assert sshd.get("clientaliveinterval") == [str(DEFAULTS["sshd__client_alive_interval"])], \
+        f"{name}: without TCP keepalives the ClientAlive probes must find dead clients"
+
+
+@pytest.mark.control("EGOV-SSH", "EGOV-HARDENING")
+def test_fail2ban_guards_sshd_and_never_bans_the_administrators_path(host, name, node, stack,
+                                                                      evidence):
+    f2b = host.service("fail2ban")
+    assert f2b.is_running and f2b.is_enabled, f"{name}: fail2ban is not running and enabled"
+    with host.sudo():
+        jails = host.check_output("fail2ban-client status")
+        ignored = set(host.check_output("fail2ban-client get sshd ignoreip").replace(
+            "|-", " ").replace("`-", " ").split())
+        action = host.check_output("fail2ban-client get sshd actions")
+    assert "sshd" in jails, f"{name}: fail2ban has no sshd jail ({jails})"
+    missing = _allowed_sources(stack, node) - ignored
+    assert not missing, f"{name}: fail2ban may ban {sorted(missing)}, where every " \
+        "administrator arrives from"
+    assert "nftables" in action, f"{name}: fail2ban does not ban through nftables ({action})"
+    evidence(f"sshd jail, banning through nftables; never banned: "
+             f"{', '.join(sorted(_allowed_sources(stack, node)))} and loopback")
+
+
 @pytest.mark.parametrize("key,var", [
     ("kexalgorithms", "sshd__kex_algorithms"), ("ciphers", "sshd__ciphers"),
     ("macs", "sshd__macs"), ("hostkeyalgorithms", "sshd__host_key_algorithms"),
@@ -95,6 +124,9 @@ def test_ssh_only_from_the_bastion(sshd, name, node, stack):
 def test_sshd_config_files_are_root_owned(host, sshd, name):
     f = host.file(DROP_IN)
     assert f.user == "root" and f.mode == 0o644, f"{name}: {DROP_IN} is {oct(f.mode)} by {f.user}"
+    main = host.file("/etc/ssh/sshd_config")
+    assert main.user == "root" and main.mode == 0o600, \
+        f"{name}: {main.path} is {oct(main.mode)} by {main.user}, not 0600 root"
     assert host.service("ssh").is_running and host.service("ssh").is_enabled, \
         f"{name}: ssh.service is not running and enabled"
 

@@ -155,7 +155,16 @@ def test_limits_labels_and_systemd_settings(planned):
         assert p["privileged"] is False, f"{where}: privileged"
         assert p["restart"] == "unless-stopped", f"{where}: restart policy"
         assert p["stopSignal"] == "SIGRTMIN+3", f"{where}: systemd stops on SIGRTMIN+3"
-        assert set(p["tmpfs"]) == {"/run", "/run/lock"}, f"{where}: tmpfs for systemd"
+        assert {"/run", "/run/lock"} <= set(p["tmpfs"]), f"{where}: tmpfs for systemd"
+        for tmp in ("/tmp", "/var/tmp"):
+            assert {"nosuid", "nodev", "noexec"} <= set(p["tmpfs"].get(tmp, "").split(",")), \
+                f"{where}: {tmp} is not a nosuid, nodev, noexec tmpfs"
+        sysctls = p.get("sysctls") or {}
+        assert sysctls.get("net.ipv4.conf.all.rp_filter") == "1" \
+            and sysctls.get("net.ipv4.conf.all.accept_redirects") == "0", \
+            f"{where}: the network namespace's hardening settings are not set"
+        assert not any(k.endswith("forwarding") for k in sysctls), \
+            f"{where}: forwarding is Docker's"
         assert {"hostPath": "/sys/fs/cgroup", "containerPath": "/sys/fs/cgroup",
                 "readOnly": True} in p["volumes"], f"{where}: cgroup bind read-only"
         mounts = {v["volumeName"]: v["containerPath"] for v in p["volumes"] if "volumeName" in v}

@@ -85,3 +85,44 @@ def test_internal_tls_services_are_derived_from_the_roles_of_each_stack():
                 assert Role.database in roles and starttls == "postgres"
             else:
                 assert starttls is None and port in (636, 6514)
+
+
+LYNIS_REPORT = """report_version_major=1
+hardening_index={index}
+warning[]=PKGS-7392|Found one or more vulnerable packages.|-|-|
+suggestion[]=KRNL-6000|One or more sysctl values differ from the scan profile|-|-|
+suggestion[]=KRNL-6000|Another value|-|-|
+suggestion[]=TOOL-9999|Something new|-|-|
+"""
+
+
+def test_lynis_judges_the_index_and_every_unwaived_warning():
+    from egov.security_scores import judge_lynis
+
+    waivers = {"warnings": [], "points": [{"test": "KRNL-6000"}]}
+    score = judge_lynis("app1", LYNIS_REPORT.format(index=88), waivers)
+    assert score.index == 88 and score.warnings == ["PKGS-7392: Found one or more vulnerable "
+                                                    "packages."]
+    assert not score.ok, "a warning outside the waivers fails the node"
+    assert score.suggestions == ["KRNL-6000", "TOOL-9999"] and score.unexplained == ["TOOL-9999"]
+    waived = judge_lynis("app1", LYNIS_REPORT.format(index=88),
+                         {"warnings": [{"test": "PKGS-7392"}], "points": []})
+    assert waived.ok and waived.waived and not waived.warnings
+    low = judge_lynis("app1", LYNIS_REPORT.format(index=84),
+                      {"warnings": [{"test": "PKGS-7392"}]})
+    assert not low.ok, "an index below 85 fails the node"
+    assert not judge_lynis("app1", "", {}).ok, "no report is not a pass"
+
+
+def test_lynis_waivers_accept_warnings_only_for_container_limits(tmp_path):
+    import pytest
+
+    from egov.security_scores import LYNIS_WAIVERS, load_lynis_waivers
+
+    doc = load_lynis_waivers(LYNIS_WAIVERS)
+    assert all(p["reason"] and p["kind"] in ("container limit", "choice")
+               for p in doc["points"]), "every lost point has a reason and a kind"
+    bad = tmp_path / "waivers.yaml"
+    bad.write_text("warnings:\n  - {test: PKGS-7392, kind: choice, reason: later}\n")
+    with pytest.raises(ValueError, match="only container limits"):
+        load_lynis_waivers(bad)
