@@ -165,10 +165,16 @@ def verify(stack: Stack, root: Path, workers: int = 4, show: bool = True,
         f.unlink(missing_ok=True)
     progress_file.touch()
     hosts = ",".join(node_shell.hostspec(n.name) for n in stack.nodes)
+    # Every check states its own failure message, so pytest need not rewrite asserts (it
+    # would, in every worker, for the checks and every testinfra module); and the
+    # hypothesis plugin, which imports all of hypothesis at the end, has nothing to do here.
     cmd = [sys.executable, "-m", "pytest", str(root / "tests" / "nodes"), f"--hosts={hosts}",
            f"--ssh-config={access.ssh_config(stack)}", "-p", "no:cacheprovider",
+           "-p", "no:hypothesispytest", "--assert=plain",
            "-p", "egov.verify_report", "-o", "addopts=", "-q", "-rfE",
            "--rootdir", str(root / "tests" / "nodes")]
+    # Tests go out two at a time: the long ones, first in the order, land on different
+    # workers instead of all in the first worker's initial share.
     cmd += ["-n", str(workers)] if workers > 1 else ["-p", "no:xdist"]
     cmd += list(extra)
     env = ansible_env(root, {"EGOV_STACK": stack.name, "EGOV_ROOT": str(root),

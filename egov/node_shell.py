@@ -35,7 +35,7 @@ _AS = "\0as:"
 _LOGIN = ""
 
 HELPER = r"""
-import base64, grp, json, os, pwd, subprocess, sys
+import base64, json, os, pwd, subprocess, sys
 LOGIN = os.environ.get("SUDO_USER") or "root"
 USER_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/games"
 ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -47,30 +47,54 @@ try:
             LANG[k] = v.strip('"')
 except OSError:
     pass
-login_home = pwd.getpwnam(LOGIN).pw_dir
-for line in sys.stdin.buffer:
-    req = json.loads(line)
-    name = req["user"] or LOGIN
+login = pwd.getpwnam(LOGIN)
+def env_of(pw):
+    return dict(LANG, HOME=pw.pw_dir, USER=pw.pw_name, LOGNAME=pw.pw_name, SHELL=pw.pw_shell,
+                PATH=ROOT_PATH if pw.pw_uid == 0 else USER_PATH)
+def ids_of(pw):
+    return {"user": pw.pw_uid, "group": pw.pw_gid,
+            "extra_groups": os.getgrouplist(pw.pw_name, pw.pw_gid)}
+def run(cmd, pw, timeout):
+    # As this process's own user, or with the ids changed in the child (a slower fork).
+    ids = {} if pw.pw_uid == os.getuid() else ids_of(pw)
+    home = login.pw_dir if pw.pw_uid in (login.pw_uid, 0) else pw.pw_dir
     try:
-        pw = pwd.getpwnam(name)
-        env = dict(LANG, HOME=pw.pw_dir, USER=name, LOGNAME=name, SHELL=pw.pw_shell,
-                   PATH=ROOT_PATH if pw.pw_uid == 0 else USER_PATH)
-        ids = {} if pw.pw_uid == 0 else {
-            "user": pw.pw_uid, "group": pw.pw_gid,
-            "extra_groups": os.getgrouplist(name, pw.pw_gid)}
-        home = login_home if name == LOGIN or pw.pw_uid == 0 else pw.pw_dir
-        p = subprocess.run(["/bin/sh", "-c", req["cmd"]], stdin=subprocess.DEVNULL,
-                           capture_output=True, env=env, timeout=req["timeout"],
+        p = subprocess.run(["/bin/sh", "-c", cmd], stdin=subprocess.DEVNULL,
+                           capture_output=True, env=env_of(pw), timeout=timeout,
                            cwd=home if os.path.isdir(home) else "/", **ids)
         res = [p.returncode, p.stdout, p.stderr]
     except subprocess.TimeoutExpired as e:
         res = [124, e.stdout or b"", (e.stderr or b"") + b"timed out"]
-    except (KeyError, OSError) as e:
+    except OSError as e:
         res = [126, b"", str(e).encode()]
-    out = [res[0], base64.b64encode(res[1]).decode(), base64.b64encode(res[2]).decode()]
-    sys.stdout.write(json.dumps(out) + "\n")
+    return json.dumps([res[0], base64.b64encode(res[1]).decode(),
+                       base64.b64encode(res[2]).decode()]) + "\n"
+# Root's helper hands the login user's commands to a copy of itself running as that user.
+child = None
+if os.getuid() == 0 and login.pw_uid != 0 and "EGOV_SHELL_CHILD" not in os.environ:
+    child = subprocess.Popen([sys.executable, "-u", "-c", os.environ["EGOV_SHELL_HELPER_CODE"]],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env=dict(env_of(login), EGOV_SHELL_CHILD="1", SUDO_USER=LOGIN),
+                             cwd=login.pw_dir if os.path.isdir(login.pw_dir) else "/",
+                             **ids_of(login))
+for line in sys.stdin:
+    req = json.loads(line)
+    name = req["user"] or LOGIN
+    if child is not None and name == LOGIN:
+        child.stdin.write(line)
+        child.stdin.flush()
+        sys.stdout.write(child.stdout.readline())
+    else:
+        try:
+            sys.stdout.write(run(req["cmd"], pwd.getpwnam(name), req["timeout"]))
+        except KeyError as e:
+            sys.stdout.write(json.dumps([126, "", base64.b64encode(str(e).encode()).decode()])
+                             + "\n")
     sys.stdout.flush()
 """
+# The helper starts from this line; it finds its whole code in its environment, to
+# start its login-user copy.
+BOOTSTRAP = "import os; exec(os.environ['EGOV_SHELL_HELPER_CODE'])"
 
 
 # EGOV_VERIFY_BACKEND=ssh: testinfra's own ssh backend, a session per command (a
@@ -137,7 +161,8 @@ class NodeShellBackend(SshBackend):
             cmd += ["-l", self.host.user]
         if self.host.port:
             cmd += ["-p", str(self.host.port)]
-        remote = f"sudo -n /usr/bin/python3 -u -c {shlex.quote(HELPER)}"
+        remote = (f"sudo -n env EGOV_SHELL_HELPER_CODE={shlex.quote(HELPER)} "
+                  f"/usr/bin/python3 -u -c {shlex.quote(BOOTSTRAP)}")
         self._errors = tempfile.TemporaryFile()
         self._proc = subprocess.Popen([*cmd, self.host.name, remote], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self._errors)

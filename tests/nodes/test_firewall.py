@@ -28,7 +28,7 @@ import concurrent.futures as cf, json, socket, sys
 def probe(target):
     addr, port = target.rsplit(":", 1)
     s = socket.socket()
-    s.settimeout(2)
+    s.settimeout(1.5)
     try:
         s.connect((addr, int(port)))
         if port != sys.argv[1]:

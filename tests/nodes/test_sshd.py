@@ -61,11 +61,10 @@ def test_fail2ban_guards_sshd_and_never_bans_the_administrators_path(host, name,
     f2b = host.service("fail2ban")
     assert f2b.is_running and f2b.is_enabled, f"{name}: fail2ban is not running and enabled"
     with host.sudo():
-        jails = host.check_output("fail2ban-client status")
+        # Each fails when fail2ban has no sshd jail.
         ignored = set(host.check_output("fail2ban-client get sshd ignoreip").replace(
             "|-", " ").replace("`-", " ").split())
         action = host.check_output("fail2ban-client get sshd actions")
-    assert "sshd" in jails, f"{name}: fail2ban has no sshd jail ({jails})"
     missing = _allowed_sources(stack, node) - ignored
     assert not missing, f"{name}: fail2ban may ban {sorted(missing)}, where every " \
         "administrator arrives from"
