@@ -173,8 +173,6 @@ def verify(stack: Stack, root: Path, workers: int = 4, show: bool = True,
            "-p", "no:hypothesispytest", "--assert=plain",
            "-p", "egov.verify_report", "-o", "addopts=", "-q", "-rfE",
            "--rootdir", str(root / "tests" / "nodes")]
-    # Tests go out two at a time: the long ones, first in the order, land on different
-    # workers instead of all in the first worker's initial share.
     cmd += ["-n", str(workers)] if workers > 1 else ["-p", "no:xdist"]
     cmd += list(extra)
     env = ansible_env(root, {"EGOV_STACK": stack.name, "EGOV_ROOT": str(root),
