@@ -265,9 +265,13 @@ def _swap_sql(live: str, staged: str) -> str:
         f"SELECT format('GRANT %s ON DATABASE %I TO %s', a.privilege_type, '{staged}', "
         f"CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) "
         f"END) FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = '{live}' \\gexec\n"
+        # a copy an earlier swap replaced and could not drop
         f"DROP DATABASE IF EXISTS {old};\n"
+        # both names change together or neither does
+        f"BEGIN;\n"
         f"ALTER DATABASE {live} RENAME TO {old};\n"
         f"ALTER DATABASE {staged} RENAME TO {live};\n"
+        f"COMMIT;\n"
         f"DROP DATABASE {old};\n")
 
 
