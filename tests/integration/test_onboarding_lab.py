@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import ssl
 
 import pytest
 
@@ -83,3 +85,38 @@ def test_a_second_converge_with_five_services_changes_nothing(lab, onboarded):
     report = json.loads((state_dir("lab") / "last-up.json").read_text())
     assert report["converge"]["changed"] == {}, \
         f"converge changed on re-run (node: tasks): {report['converge']['changed']}"
+
+
+def test_taking_the_service_out_of_the_stack_removes_it_from_the_nodes(lab, onboarded, ca_file):
+    """`egov up lab` from the project without the new service takes it off every node (unit,
+    configuration, secrets, user, route, certificate, SSO client, backup timer) and keeps its
+    data: the database stays. The later drills start from the stack as defined."""
+    root, _, _ = onboarded
+    stack = load_stack(root, "lab")
+    svc = stack.service(NEW)
+    site = stack.site_of(svc).name
+    res = egov("up", "lab", timeout=3600)
+    assert res.returncode == 0, f"egov up lab without {NEW}:\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
+    for ref in svc.nodes:
+        left = lab.ssh(ref, f"systemctl list-unit-files --no-legend 'egov-{NEW}*'; "
+                            f"ls -d /etc/egov/{NEW} /opt/egov/{NEW} 2>/dev/null; "
+                            f"getent passwd egov-{NEW}")
+        assert left.stdout.strip() == "", f"{ref}: {NEW} left behind:\n{left.stdout}"
+    gateway = stack.nodes_with(Role.gateway)[0]
+    left = lab.ssh(gateway.name, "sudo -n ls /etc/ssl/egov/sites/ /etc/nginx/sites-enabled/")
+    assert site not in left.stdout, f"{gateway.name}: {site} left behind:\n{left.stdout}"
+    with pytest.raises(ssl.SSLError):
+        with socket.create_connection((str(stack.docker_host(gateway).public_address),
+                                       stack.gateway.https_port), timeout=5) as raw:
+            with tls_context(ca_file).wrap_socket(raw, server_hostname=site):
+                pass
+    backup = stack.nodes_with(Role.backup)[0]
+    timers = lab.ssh(backup.name, "systemctl list-unit-files --no-legend "
+                                  f"'egov-backup-database@{NEW}*'")
+    assert timers.stdout.strip() == "", f"{backup.name}: backup timer left:\n{timers.stdout}"
+    identity = stack.nodes_with(Role.identity)[0]
+    clients = lab.ssh(identity.name, "sudo -n /usr/share/lemonldap-ng/bin/lemonldap-ng-cli "
+                                     "get oidcRPMetaDataOptions")
+    assert clients.returncode == 0, clients.stderr
+    assert NEW not in clients.stdout, f"{identity.name}: SSO client {NEW} left:\n{clients.stdout}"
+    assert lab.psql(NEW, "SELECT current_database()") == NEW, "the service's data was dropped"
