@@ -107,6 +107,22 @@ def test_each_service_has_its_database_and_role(host, name, stack):
     assert member == "t", f"{name}: role backup is not a member of pg_read_all_data"
 
 
+def test_roles_of_services_taken_out_cannot_log_in(host, name, stack, evidence):
+    """A database named after its owner and no longer a service of the stack keeps its
+    data; its role has neither the login nor a password."""
+    kept = {s.name for s in stack.services if s.database} | {"backup", "postgres"}
+    rows = _psql(host, "SELECT r.rolname || ':' || r.rolcanlogin || ':' || "
+                       "(r.rolpassword IS NOT NULL) FROM pg_database d "
+                       "JOIN pg_authid r ON r.oid = d.datdba WHERE NOT d.datistemplate "
+                       "AND d.datname = r.rolname ORDER BY 1").split()
+    retired = [row.split(":") for row in rows if row.split(":")[0] not in kept]
+    evidence(f"{len(retired)} database(s) of services no longer in the stack: "
+             f"{', '.join(r[0] for r in retired) or 'none'}")
+    open_ = [r[0] for r in retired if r[1:] != ["false", "false"]]
+    assert not open_, (f"{name}: the roles of {', '.join(open_)} (no longer in the stack) "
+                       "can still log in or keep a password")
+
+
 def test_generated_passwords_are_private(name, stack):
     folder = state_dir(stack.name) / "secrets" / "postgresql"
     for role in [s.name for s in stack.services if s.database] + ["backup"]:
