@@ -89,22 +89,31 @@ def test_a_second_converge_with_five_services_changes_nothing(lab, onboarded):
 
 def test_taking_the_service_out_of_the_stack_removes_it_from_the_nodes(lab, onboarded, ca_file):
     """`egov up lab` from the project without the new service takes it off every node (unit,
-    configuration, secrets, user, route, certificate, SSO client, backup timer) and keeps its
-    data: the database stays. The later drills start from the stack as defined."""
+    configuration, secrets, user, route, certificate, SSO client, backup timer), locks its
+    database role (no login, no password) and keeps its data: the database stays. The later
+    drills start from the stack as defined."""
     root, _, _ = onboarded
     stack = load_stack(root, "lab")
     svc = stack.service(NEW)
     site = stack.site_of(svc).name
+    gateway = stack.nodes_with(Role.gateway)[0]
+    serial = lab.ssh(gateway.name, "sudo -n openssl x509 -noout -serial "
+                                   f"-in /etc/ssl/egov/sites/{site}.crt")
+    assert serial.returncode == 0 and "serial=" in serial.stdout, serial.stderr
     res = egov("up", "lab", timeout=3600)
-    assert res.returncode == 0, f"egov up lab without {NEW}:\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
+    assert res.returncode == 0, \
+        f"egov up lab without {NEW}:\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
     for ref in svc.nodes:
         left = lab.ssh(ref, f"systemctl list-unit-files --no-legend 'egov-{NEW}*'; "
                             f"ls -d /etc/egov/{NEW} /opt/egov/{NEW} 2>/dev/null; "
                             f"getent passwd egov-{NEW}")
         assert left.stdout.strip() == "", f"{ref}: {NEW} left behind:\n{left.stdout}"
-    gateway = stack.nodes_with(Role.gateway)[0]
     left = lab.ssh(gateway.name, "sudo -n ls /etc/ssl/egov/sites/ /etc/nginx/sites-enabled/")
     assert site not in left.stdout, f"{gateway.name}: {site} left behind:\n{left.stdout}"
+    revoked = lab.ssh(gateway.name, "openssl crl -noout -text -in /etc/ssl/egov/ca.crl")
+    number = serial.stdout.strip().partition("=")[2]
+    assert f"Serial Number: {number}" in revoked.stdout, \
+        f"{gateway.name}: the certificate of {site} ({number}) is not in the revocation list"
     with pytest.raises(ssl.SSLError):
         with socket.create_connection((str(stack.docker_host(gateway).public_address),
                                        stack.gateway.https_port), timeout=5) as raw:
@@ -120,3 +129,7 @@ def test_taking_the_service_out_of_the_stack_removes_it_from_the_nodes(lab, onbo
     assert clients.returncode == 0, clients.stderr
     assert NEW not in clients.stdout, f"{identity.name}: SSO client {NEW} left:\n{clients.stdout}"
     assert lab.psql(NEW, "SELECT current_database()") == NEW, "the service's data was dropped"
+    flags = lab.psql("postgres", "SELECT rolcanlogin, rolpassword IS NULL FROM pg_authid "
+                                 f"WHERE rolname = '{NEW}'")
+    assert flags == "f|t", \
+        f"the database role {NEW} can still log in or keeps its password ({flags!r})"
