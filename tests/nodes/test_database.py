@@ -12,6 +12,8 @@ pytestmark = pytest.mark.control("EGOV-DATABASE")
 
 UNIT = "postgresql@15-main"
 PORT = 5432
+# The role that dumps every database (the database role's database__backup_role).
+BACKUP_ROLE = "backup"
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +70,7 @@ def _expected_hba(stack, name: str) -> list[str]:
     for svc in stack.services:
         if not svc.database:
             continue
-        allowed = [(svc.name, ref) for ref in svc.nodes] + [("backup", b.name) for b in backups]
+        allowed = [(svc.name, ref) for ref in svc.nodes] + [(BACKUP_ROLE, b.name) for b in backups]
         for role, ref in allowed:
             lines.append(f"hostssl {svc.name} {role} {_legs(stack, ref)[zone]}/32 scram-sha-256")
     return lines
@@ -103,19 +105,19 @@ def test_each_service_has_its_database_and_role(host, name, stack):
         assert flags == "t|f", f"{name}: role {svc.name} is not a plain login role ({flags!r})"
         pw = _psql(host, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{svc.name}'")
         assert pw.startswith("SCRAM-SHA-256$"), f"{name}: role {svc.name} has no SCRAM password"
-    member = _psql(host, "SELECT pg_has_role('backup', 'pg_read_all_data', 'member')")
+    member = _psql(host, f"SELECT pg_has_role('{BACKUP_ROLE}', 'pg_read_all_data', 'member')")
     assert member == "t", f"{name}: role backup is not a member of pg_read_all_data"
 
 
 def test_roles_of_services_taken_out_cannot_log_in(host, name, stack, evidence):
     """A database named after its owner and no longer a service of the stack keeps its
     data; its role has neither the login nor a password."""
-    kept = {s.name for s in stack.services if s.database} | {"backup", "postgres"}
+    kept = {s.name for s in stack.services if s.database} | {BACKUP_ROLE, "postgres"}
     rows = _psql(host, "SELECT r.rolname || ':' || r.rolcanlogin || ':' || "
                        "(r.rolpassword IS NOT NULL) FROM pg_database d "
                        "JOIN pg_authid r ON r.oid = d.datdba WHERE NOT d.datistemplate "
                        "AND d.datname = r.rolname ORDER BY 1").split()
-    retired = [row.split(":") for row in rows if row.split(":")[0] not in kept]
+    retired = [fields for fields in (row.split(":") for row in rows) if fields[0] not in kept]
     evidence(f"{len(retired)} database(s) of services no longer in the stack: "
              f"{', '.join(r[0] for r in retired) or 'none'}")
     open_ = [r[0] for r in retired if r[1:] != ["false", "false"]]
@@ -125,7 +127,7 @@ def test_roles_of_services_taken_out_cannot_log_in(host, name, stack, evidence):
 
 def test_generated_passwords_are_private(name, stack):
     folder = state_dir(stack.name) / "secrets" / "postgresql"
-    for role in [s.name for s in stack.services if s.database] + ["backup"]:
+    for role in [s.name for s in stack.services if s.database] + [BACKUP_ROLE]:
         path = folder / role
         assert path.is_file(), f"{name}: no generated password {path} on the control machine"
         mode = path.stat().st_mode & 0o777
