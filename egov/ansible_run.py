@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
@@ -12,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 
@@ -161,6 +164,44 @@ def pending_handlers(pending: dict, events_files: list[Path]) -> dict:
             for play, hosts in state.items() if any(hosts.values())}
 
 
+def defined_handlers(root: Path, playbook: str) -> set[str]:
+    """Every name a task may notify in `playbook`: the names and `listen` topics of the
+    handlers of the roles on ansible.cfg's roles_path and of the playbook's own plays,
+    each also as "role : name"."""
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(root / "ansible.cfg")
+    roles_path = cfg.get("defaults", "roles_path", fallback="roles")
+    sources: list[tuple[str | None, list]] = []
+    for folder in roles_path.split(os.pathsep):
+        for path in sorted((root / folder).glob("*/handlers/*.y*ml")):
+            sources.append((path.parent.parent.name,
+                            yaml.safe_load(path.read_text(encoding="utf-8")) or []))
+    plays = yaml.safe_load((root / playbook).read_text(encoding="utf-8")) or []
+    sources += [(None, play.get("handlers") or []) for play in plays if isinstance(play, dict)]
+    names: set[str] = set()
+    for role, handlers in sources:
+        for handler in handlers:
+            listen = handler.get("listen") or []
+            for name in [handler.get("name"), *([listen] if isinstance(listen, str) else listen)]:
+                if name:
+                    names.add(name)
+                    if role:
+                        names.add(f"{role} : {name}")
+    return names
+
+
+def drop_undefined(pending: dict, defined: set[str]) -> tuple[dict, list[str]]:
+    """`pending` without the handlers the playbook no longer defines (an upgrade renamed
+    or removed them: notifying them would fail every run), and the names dropped."""
+    kept = {play: {host: [n for n in names if n in defined] for host, names in hosts.items()}
+            for play, hosts in pending.items()}
+    dropped = sorted({n for hosts in pending.values() for names in hosts.values()
+                      for n in names if n not in defined})
+    kept = {play: {host: names for host, names in hosts.items() if names}
+            for play, hosts in kept.items() if any(hosts.values())}
+    return kept, dropped
+
+
 def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
                  extra_vars: list[str] = (), log_dir: Path, progress_label: str,
                  limit: str | None = None, show: bool = True) -> RunResult:
@@ -173,6 +214,7 @@ def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
     pending_file = log_dir / f"pending-handlers-{stem}.json"
     leftovers = sorted(log_dir.glob(f"egov-{stem}-*.jsonl"), key=lambda p: p.stat().st_mtime)
     pending = pending_handlers(_read_pending(pending_file), leftovers)
+    pending, dropped = drop_undefined(pending, defined_handlers(root, playbook))
     _write_pending(pending_file, pending)
     for path in leftovers:
         path.unlink()
@@ -201,6 +243,13 @@ def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
     result = RunResult(playbook, -1, log, 0.0)
     start = time.monotonic()
     with open(log, "w", encoding="utf-8") as out:
+        if dropped:
+            note = ("left out, no longer in the playbook, the handlers an earlier run left "
+                    f"pending: {', '.join(dropped)}")
+            out.write(f"egov: {note}\n")
+            out.flush()
+            if show:
+                Console(stderr=True).print(f"[yellow]{note}[/yellow]")
         proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),

@@ -87,3 +87,20 @@ def test_a_handler_a_killed_run_left_pending_runs_in_the_next_run(tmp_path):
     res = run_playbook(root, "play.yml", extra_vars=local, log_dir=logs, progress_label="play",
                        show=False, limit="localhost")
     assert res.ok and res.changed == {}
+
+
+def test_a_pending_handler_the_playbook_no_longer_defines_is_dropped(tmp_path):
+    """A handler renamed or removed since the run that left it pending (an upgrade of the
+    project) would fail every later run with "handler not found": it is left out, said in
+    the log, and the handlers still defined run."""
+    root = _project(tmp_path)
+    logs = root / "logs"
+    logs.mkdir()
+    (logs / "pending-handlers-play.json").write_text(json.dumps({"egov_pending_handlers": {
+        PLAY: {"localhost": ["Restart the thing's old daemon", "Restart the thing"]}}}))
+    res = run_playbook(root, "play.yml", extra_vars=["ansible_connection=local"],
+                       log_dir=logs, progress_label="play", show=False, limit="localhost")
+    assert res.ok, res.failed
+    assert "thing : Restart the thing" in res.changed["localhost"]
+    assert "Restart the thing's old daemon" in res.log.read_text()
+    assert not (logs / "pending-handlers-play.json").exists()
