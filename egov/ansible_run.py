@@ -160,8 +160,12 @@ def pending_handlers(pending: dict, events_files: list[Path]) -> dict:
             elif kind == "handled":
                 names = state.get(ev["play"], {}).get(ev["host"], [])
                 names[:] = [n for n in names if n not in ev["names"]]
+    return _without_empty(state)
+
+
+def _without_empty(pending: dict) -> dict:
     return {play: {host: names for host, names in hosts.items() if names}
-            for play, hosts in state.items() if any(hosts.values())}
+            for play, hosts in pending.items() if any(hosts.values())}
 
 
 def defined_handlers(root: Path, playbook: str) -> set[str]:
@@ -197,9 +201,7 @@ def drop_undefined(pending: dict, defined: set[str]) -> tuple[dict, list[str]]:
             for play, hosts in pending.items()}
     dropped = sorted({n for hosts in pending.values() for names in hosts.values()
                       for n in names if n not in defined})
-    kept = {play: {host: names for host, names in hosts.items() if names}
-            for play, hosts in kept.items() if any(hosts.values())}
-    return kept, dropped
+    return _without_empty(kept), dropped
 
 
 def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
@@ -214,7 +216,9 @@ def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
     pending_file = log_dir / f"pending-handlers-{stem}.json"
     leftovers = sorted(log_dir.glob(f"egov-{stem}-*.jsonl"), key=lambda p: p.stat().st_mtime)
     pending = pending_handlers(_read_pending(pending_file), leftovers)
-    pending, dropped = drop_undefined(pending, defined_handlers(root, playbook))
+    dropped: list[str] = []
+    if pending:
+        pending, dropped = drop_undefined(pending, defined_handlers(root, playbook))
     _write_pending(pending_file, pending)
     for path in leftovers:
         path.unlink()
