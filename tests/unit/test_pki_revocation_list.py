@@ -1,0 +1,68 @@
+"""What the pki role puts in the CA's revocation list, rendered by Ansible from the role's
+own variables: the entries of retired public names stay while their certificates may still
+be in force, and go once those have surely expired."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+VALID_DAYS = yaml.safe_load((ROOT / "roles" / "pki" / "defaults" / "main.yml").read_text())[
+    "pki__valid_days"]
+
+
+def _asn1(days_ago: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y%m%d%H%M%SZ")
+
+
+def _revoked_all(tmp_path: Path, crl_entries: list[dict], revoked: list[dict]) -> list[dict]:
+    """__pki_revoked_all for a current list holding crl_entries and pki__revoked."""
+    out = tmp_path / "revoked.json"
+    play = [{
+        "name": "Render the revocation list's entries",
+        "hosts": "localhost", "gather_facts": False,
+        "vars_files": [str(ROOT / "roles" / "pki" / "vars" / "main.yml")],
+        "vars": {"pki__revoked": revoked, "pki__valid_days": VALID_DAYS,
+                 "pki__crl_info": {"revoked_certificates": crl_entries}},
+        "tasks": [{"name": "Write them", "ansible.builtin.copy": {
+            "dest": str(out), "content": "{{ __pki_revoked_all | to_json }}"}}],
+    }]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="False",
+               ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+    env.pop("ANSIBLE_CONFIG", None)
+    run = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")),
+                          "-c", "local", "-i", "localhost,",
+                          "-e", f"ansible_python_interpreter={sys.executable}",
+                          str(tmp_path / "play.yml")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return json.loads(out.read_text())
+
+
+def test_a_retired_name_stays_revoked_while_its_certificate_may_be_in_force(tmp_path):
+    entries = [
+        {"serial_number": 11, "revocation_date": _asn1(3), "reason": "cessation_of_operation"},
+        {"serial_number": 12, "revocation_date": _asn1(VALID_DAYS - 1),
+         "reason": "cessation_of_operation"},
+        # issued before it was revoked, for at most VALID_DAYS: surely expired now
+        {"serial_number": 13, "revocation_date": _asn1(VALID_DAYS + 2),
+         "reason": "cessation_of_operation"},
+    ]
+    kept = {e["serial_number"] for e in _revoked_all(tmp_path, entries, [])}
+    assert kept == {11, 12}
+
+
+def test_the_operators_own_revocations_are_kept_whatever_their_age(tmp_path):
+    mine = [{"serial_number": 21, "revocation_date": _asn1(VALID_DAYS * 3),
+             "reason": "key_compromise"}]
+    listed = [dict(mine[0], reason="key_compromise")]
+    got = _revoked_all(tmp_path, listed, mine)
+    assert [e["serial_number"] for e in got] == [21]
