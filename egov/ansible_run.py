@@ -197,11 +197,22 @@ def defined_handlers(root: Path, playbook: str) -> set[str]:
 def drop_undefined(pending: dict, defined: set[str]) -> tuple[dict, list[str]]:
     """`pending` without the handlers the playbook no longer defines (an upgrade renamed
     or removed them: notifying them would fail every run), and the names dropped."""
-    kept = {play: {host: [n for n in names if n in defined] for host, names in hosts.items()}
+    known = _handler_matcher(defined)
+    kept = {play: {host: [n for n in names if known(n)] for host, names in hosts.items()}
             for play, hosts in pending.items()}
     dropped = sorted({n for hosts in pending.values() for names in hosts.values()
-                      for n in names if n not in defined})
+                      for n in names if not known(n)})
     return _without_empty(kept), dropped
+
+
+def _handler_matcher(defined: set[str]):
+    """Whether a handler name, as a run recorded it, is one of `defined`: a name with a
+    template in it ("Restart {{ unit }}") stands for every name it may render to."""
+    exact = {n for n in defined if "{{" not in n}
+    patterns = [re.compile("".join(".+" if part.startswith("{{") else re.escape(part)
+                                   for part in re.split(r"(\{\{.*?\}\})", n)))
+                for n in defined if "{{" in n]
+    return lambda name: name in exact or any(p.fullmatch(name) for p in patterns)
 
 
 def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,

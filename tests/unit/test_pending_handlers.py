@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from egov.ansible_run import pending_handlers, run_playbook
+from egov.ansible_run import drop_undefined, pending_handlers, run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAY = "Configure a thing"
@@ -104,3 +104,13 @@ def test_a_pending_handler_the_playbook_no_longer_defines_is_dropped(tmp_path):
     assert "thing : Restart the thing" in res.changed["localhost"]
     assert "Restart the thing's old daemon" in res.log.read_text()
     assert not (logs / "pending-handlers-play.json").exists()
+
+
+def test_a_handler_with_a_templated_name_is_known_by_every_name_it_renders_to():
+    defined = {"Restart {{ service__unit }}", "thing : Reload the {{ x }} settings", "Plain"}
+    pending = {"p": {"a": ["Restart egov-esppd", "Plain", "Gone"],
+                     "b": ["thing : Reload the proxy settings", "Restart "]}}
+    kept, dropped = drop_undefined(pending, defined)
+    assert kept == {"p": {"a": ["Restart egov-esppd", "Plain"],
+                          "b": ["thing : Reload the proxy settings"]}}
+    assert dropped == ["Gone", "Restart "]
