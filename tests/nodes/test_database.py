@@ -6,14 +6,14 @@ import re
 import pytest
 
 from egov.model import Role
-from egov.paths import state_dir
+from egov.paths import role_defaults, state_dir
 
 pytestmark = pytest.mark.control("EGOV-DATABASE")
 
 UNIT = "postgresql@15-main"
 PORT = 5432
-# The role that dumps every database (the database role's database__backup_role).
-BACKUP_ROLE = "backup"
+# The role that dumps every database.
+BACKUP_ROLE = role_defaults("database")["database__backup_role"]
 
 
 @pytest.fixture(autouse=True)

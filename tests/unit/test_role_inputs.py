@@ -9,6 +9,8 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from egov.paths import role_defaults
+
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("lab", "staging", "prod")
 # role, its option, the inventory variable its default reads
@@ -38,3 +40,16 @@ def test_derived_inputs_fit_the_role_argument_specs(stack, role, option, variabl
     result = ArgumentSpecValidator({option: spec}).validate({option: value})
     assert not result.error_messages, \
         f"inventory/{stack} {variable} does not fit roles/{role} {option}: {result.error_messages}"
+
+
+# Defaults two roles must agree on: one creates what the other uses.
+SHARED_DEFAULTS = [
+    (("database", "database__backup_role"), ("backup", "backup__database_role")),
+]
+
+
+@pytest.mark.parametrize("first, second", SHARED_DEFAULTS)
+def test_roles_agree_on_the_names_they_share(first, second):
+    a, b = (role_defaults(role)[name] for role, name in (first, second))
+    assert a == b, (f"roles/{first[0]} {first[1]} is {a!r} but roles/{second[0]} {second[1]} "
+                    f"is {b!r}: set both, in the role defaults or the stack's group_vars")
