@@ -1,6 +1,6 @@
 """What the pki role puts in the CA's revocation list, rendered by Ansible from the role's
 own variables: the entries of retired public names stay while their certificates may still
-be in force, and go once those have surely expired."""
+be in force and for one list's lifetime after, then go."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-VALID_DAYS = yaml.safe_load((ROOT / "roles" / "pki" / "defaults" / "main.yml").read_text())[
-    "pki__valid_days"]
+DEFAULTS = yaml.safe_load((ROOT / "roles" / "pki" / "defaults" / "main.yml").read_text())
+VALID_DAYS, CRL_DAYS = DEFAULTS["pki__valid_days"], DEFAULTS["pki__crl_valid_days"]
 
 
 def _asn1(days_ago: int) -> str:
@@ -30,6 +30,7 @@ def _revoked_all(tmp_path: Path, crl_entries: list[dict], revoked: list[dict]) -
         "hosts": "localhost", "gather_facts": False,
         "vars_files": [str(ROOT / "roles" / "pki" / "vars" / "main.yml")],
         "vars": {"pki__revoked": revoked, "pki__valid_days": VALID_DAYS,
+                 "pki__crl_valid_days": CRL_DAYS,
                  "pki__crl_info": {"revoked_certificates": crl_entries}},
         "tasks": [{"name": "Write them", "ansible.builtin.copy": {
             "dest": str(out), "content": "{{ __pki_revoked_all | to_json }}"}}],
@@ -52,12 +53,15 @@ def test_a_retired_name_stays_revoked_while_its_certificate_may_be_in_force(tmp_
         {"serial_number": 11, "revocation_date": _asn1(3), "reason": "cessation_of_operation"},
         {"serial_number": 12, "revocation_date": _asn1(VALID_DAYS - 1),
          "reason": "cessation_of_operation"},
-        # issued before it was revoked, for at most VALID_DAYS: surely expired now
+        # surely expired, but a list made since its expiry must still name it
         {"serial_number": 13, "revocation_date": _asn1(VALID_DAYS + 2),
+         "reason": "cessation_of_operation"},
+        # expired more than a list's lifetime ago: every list made since has named it
+        {"serial_number": 14, "revocation_date": _asn1(VALID_DAYS + CRL_DAYS + 2),
          "reason": "cessation_of_operation"},
     ]
     kept = {e["serial_number"] for e in _revoked_all(tmp_path, entries, [])}
-    assert kept == {11, 12}
+    assert kept == {11, 12, 13}
 
 
 def test_the_operators_own_revocations_are_kept_whatever_their_age(tmp_path):
