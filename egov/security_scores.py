@@ -12,7 +12,8 @@ trusted: no finding rated MEDIUM, HIGH or CRITICAL, and nothing older than TLS 1
 Lynis (Debian's, from this machine, run from a copy on each node and removed after; nothing
 installed there) rates every node: a hardening index of at least 85 and no warning that
 egov/lynis-waivers.yaml does not accept (only container limits are), with the points each
-node still loses listed by test.
+node still loses listed by test. Security updates published since a node's last daily run
+are installed first by the node's own unattended-upgrades, and listed.
 
     python -m egov.security_scores <stack> [--ca CA-FILE]
 """
@@ -261,10 +262,25 @@ LYNIS_FILES = {"lynis/lynis": "/usr/sbin/lynis", "lynis/include": "/usr/share/ly
                "lynis/db": "/usr/share/lynis/db", "lynis/plugins": "/etc/lynis/plugins",
                "lynis/default.prf": "/etc/lynis/default.prf"}
 # Run as root in a folder of root's (the temporary folders are mounted noexec), then gone.
+# Lynis rates pending security updates against the archive as it is at that minute (it
+# refreshes the lists itself), so first the node's own unattended-upgrades installs what
+# the security archive published since its last daily run, as that run would; each
+# package it brought up to date is reported (egov_patched[]), and what it could not
+# install is still Lynis' warning PKGS-7392.
 LYNIS_RUN = """set -eu
 d=$(mktemp -d /root/egov-lynis.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 tar -xzf - -C "$d"
+pending() { apt-get -s upgrade 2>/dev/null | awk 'tolower($0) ~ /^inst .*security/ {print $2}'; }
+apt-get -q=2 update >/dev/null 2>&1 || true
+before=$(pending)
+if [ -n "$before" ] && command -v unattended-upgrade >/dev/null; then
+    unattended-upgrade >/dev/null 2>&1 || true
+fi
+after=" $(pending | tr '\\n' ' ') "
+for p in $before; do
+    case "$after" in *" $p "*) ;; *) echo "egov_patched[]=$p" ;; esac
+done
 cd "$d/lynis"
 ./lynis audit system --quick --no-colors --usecwd --report-file "$d/report.dat" \
     --log-file "$d/lynis.log" >/dev/null 2>&1 || true
@@ -277,6 +293,7 @@ class LynisScore:
     node: str
     index: int
     warnings: list[str] = field(default_factory=list)      # "TEST: text"
+    patched: list[str] = field(default_factory=list)       # security updates installed first
     waived: list[str] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)   # tests that still lose points
     unexplained: list[str] = field(default_factory=list)   # of those, not in the waivers
@@ -321,7 +338,7 @@ def judge_lynis(node: str, report: str, waivers: dict) -> LynisScore:
         if sep:
             fields.setdefault(key, []).append(value)
     index = int((fields.get("hardening_index") or ["0"])[0] or 0)
-    score = LynisScore(node, index)
+    score = LynisScore(node, index, patched=fields.get("egov_patched[]", []))
     waived_warnings = {w["test"] for w in waivers.get("warnings") or []}
     for raw in fields.get("warning[]", []):
         test, _, rest = raw.partition("|")
@@ -396,11 +413,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{t.name}: {sev} {ident}: {finding}")
     scores = audit_lynis(stack)
     table = Table(title=f"Lynis, stack {stack.name} (at least {LYNIS_MIN}, no unwaived warning)")
-    for col in ("node", "index", "warnings", "waived", "tests losing points", "unexplained"):
+    for col in ("node", "index", "warnings", "waived", "tests losing points", "unexplained",
+                "security updates installed first"):
         table.add_column(col)
     for sc in scores:
         table.add_row(sc.node, str(sc.index), str(len(sc.warnings)), str(len(sc.waived)),
-                      str(len(sc.suggestions)), " ".join(sc.unexplained) or "-")
+                      str(len(sc.suggestions)), " ".join(sc.unexplained) or "-",
+                      " ".join(sc.patched) or "-")
     Console().print(table)
     for sc in scores:
         for line in sc.warnings:

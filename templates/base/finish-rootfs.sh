@@ -3,6 +3,9 @@
 # base image: what every node of every stack shares, and nothing that must be unique.
 set -eu
 
+# Security updates from Debian's security host itself, which is not mirrored (they reach
+# nodes first there); Lynis also knows the archive by that name (PKGS-7388) once apt has an
+# /etc/apt/sources.list, which unattended-upgrades' first run leaves behind, empty.
 cat > /etc/apt/sources.list.d/debian.sources <<'SOURCES'
 Types: deb
 URIs: http://deb.debian.org/debian
@@ -11,7 +14,7 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
-URIs: http://deb.debian.org/debian-security
+URIs: http://security.debian.org/debian-security
 Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg

@@ -114,6 +114,17 @@ def test_lynis_judges_the_index_and_every_unwaived_warning():
     assert not judge_lynis("app1", "", {}).ok, "no report is not a pass"
 
 
+def test_lynis_score_lists_the_security_updates_installed_before_it():
+    from egov.security_scores import judge_lynis
+
+    report = "egov_patched[]=libfoo1\negov_patched[]=foo-bin\n" + LYNIS_REPORT.replace(
+        "warning[]=PKGS-7392|Found one or more vulnerable packages.|-|-|\n", "")
+    score = judge_lynis("app1", report.format(index=88), {"points": [{"test": "KRNL-6000"}]})
+    assert score.patched == ["libfoo1", "foo-bin"]
+    assert score.ok, "a node patched before the run scores as it is after"
+    assert judge_lynis("app1", LYNIS_REPORT.format(index=88), {}).patched == []
+
+
 def test_lynis_waivers_accept_warnings_only_for_container_limits(tmp_path):
     import pytest
 
