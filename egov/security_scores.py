@@ -12,10 +12,11 @@ trusted: no finding rated MEDIUM, HIGH or CRITICAL, and nothing older than TLS 1
 Lynis (Debian's, from this machine, run from a copy on each node and removed after; nothing
 installed there) rates every node: a hardening index of at least 85 and no warning that
 egov/lynis-waivers.yaml does not accept (only container limits are), with the points each
-node still loses listed by test. Security updates published since a node's last daily run
-are installed first by the node's own unattended-upgrades, and listed.
+node still loses listed by test. In the lab (elsewhere with --patch-first) the node's own
+unattended-upgrades first installs the security updates published since its last daily
+run, and they are listed; on staging and prod the scores change nothing by default.
 
-    python -m egov.security_scores <stack> [--ca CA-FILE]
+    python -m egov.security_scores <stack> [--ca CA-FILE] [--patch-first]
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from egov import access
-from egov.model import Role, Stack
+from egov.model import Environment, Role, Stack
 from egov.paths import PACKAGE_ROOT, role_defaults
 
 POLICY = "Hardened Debian 12 (version 3)"
@@ -263,29 +264,35 @@ LYNIS_FILES = {"lynis/lynis": "/usr/sbin/lynis", "lynis/include": "/usr/share/ly
                "lynis/default.prf": "/etc/lynis/default.prf"}
 # Run as root in a folder of root's (the temporary folders are mounted noexec), then gone.
 # Lynis rates pending security updates against the archive as it is at that minute (it
-# refreshes the lists itself), so first the node's own unattended-upgrades installs what
-# the security archive published since its last daily run, as that run would; each
-# package it brought up to date is reported (egov_patched[]), and what it could not
-# install is still Lynis' warning PKGS-7392.
+# refreshes the lists itself). With patch_first=1 the node's own unattended-upgrades first
+# installs what the security archive published since its last daily run, as that run
+# would, and each package it brought up to date is reported (egov_patched[]); what it
+# could not install is still Lynis' warning PKGS-7392.
 LYNIS_RUN = """set -eu
 d=$(mktemp -d /root/egov-lynis.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 tar -xzf - -C "$d"
 pending() { apt-get -s upgrade 2>/dev/null | awk 'tolower($0) ~ /^inst .*security/ {print $2}'; }
-apt-get -q=2 update >/dev/null 2>&1 || true
-before=$(pending)
-if [ -n "$before" ] && command -v unattended-upgrade >/dev/null; then
-    unattended-upgrade >/dev/null 2>&1 || true
+if [ "$patch_first" = 1 ]; then
+    apt-get -q=2 update >/dev/null 2>&1 || true
+    before=$(pending)
+    if [ -n "$before" ] && command -v unattended-upgrade >/dev/null; then
+        unattended-upgrade >/dev/null 2>&1 || true
+    fi
+    after=" $(pending | tr '\\n' ' ') "
+    for p in $before; do
+        case "$after" in *" $p "*) ;; *) echo "egov_patched[]=$p" ;; esac
+    done
 fi
-after=" $(pending | tr '\\n' ' ') "
-for p in $before; do
-    case "$after" in *" $p "*) ;; *) echo "egov_patched[]=$p" ;; esac
-done
 cd "$d/lynis"
 ./lynis audit system --quick --no-colors --usecwd --report-file "$d/report.dat" \
     --log-file "$d/lynis.log" >/dev/null 2>&1 || true
 cat "$d/report.dat"
 """
+
+
+def lynis_script(patch_first: bool) -> str:
+    return f"patch_first={int(patch_first)}\n{LYNIS_RUN}"
 
 
 @dataclass
@@ -356,15 +363,20 @@ def judge_lynis(node: str, report: str, waivers: dict) -> LynisScore:
     return score
 
 
-def audit_lynis(stack: Stack, parallel: int = 2) -> list[LynisScore]:
+def audit_lynis(stack: Stack, parallel: int = 2,
+                patch_first: bool | None = None) -> list[LynisScore]:
     """Lynis on every node, `parallel` at a time (each run takes a node's core for about a
-    minute), from a copy sent over SSH."""
+    minute), from a copy sent over SSH. Security updates are installed first only where
+    asked, by default in the lab: on staging and prod an audit changes nothing."""
     tarball, waivers = lynis_tarball(), load_lynis_waivers()
     config = str(access.ssh_config(stack))
+    if patch_first is None:
+        patch_first = stack.environment == Environment.lab
+    script = lynis_script(patch_first)
 
     def run(node: str) -> LynisScore:
         res = subprocess.run(["ssh", "-F", config, node, "--", "sudo", "-n", "sh", "-c",
-                              shlex.quote(LYNIS_RUN)], input=tarball, capture_output=True,
+                              shlex.quote(script)], input=tarball, capture_output=True,
                              timeout=900)
         if res.returncode != 0:
             raise RuntimeError(f"{node}: Lynis did not run ({res.returncode}): "
@@ -411,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     for t in scans:
         for sev, ident, finding in t.findings:
             print(f"{t.name}: {sev} {ident}: {finding}")
-    scores = audit_lynis(stack)
+    scores = audit_lynis(stack, patch_first=True if "--patch-first" in args else None)
     table = Table(title=f"Lynis, stack {stack.name} (at least {LYNIS_MIN}, no unwaived warning)")
     for col in ("node", "index", "warnings", "waived", "tests losing points", "unexplained",
                 "security updates installed first"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from egov import security_scores
+from egov.images import SUITE
 from egov.model import Role
 
 pytestmark = pytest.mark.lab
@@ -30,11 +31,11 @@ cp "$d/build/$deb" "$d/repo/"
   echo "SHA256: $(sha256sum "$d/repo/$deb" | cut -d' ' -f1)"
   grep '^ \|^Description' "$d/build/1.1/DEBIAN/control"; } > "$d/repo/Packages"
 printf '%s\n' 'Origin: Debian' 'Label: Debian-Security' 'Suite: stable-security' \
-    'Codename: bookworm-security' 'Version: 12' "Date: $(date -uR)" 'SHA256:' \
+    'Codename: @SUITE@-security' 'Version: 12' "Date: $(date -uR)" 'SHA256:' \
     " $(sha256sum "$d/repo/Packages" | cut -d' ' -f1) $(stat -c %s "$d/repo/Packages") Packages" \
     > "$d/repo/Release"
 echo "deb [trusted=yes] file:$d/repo ./" > /etc/apt/sources.list.d/egov-patch-drill.list
-"""
+""".replace("@SUITE@", SUITE)
 REMOVE_SECURITY_UPDATE = """set -eu
 dpkg --purge egov-patch-drill >/dev/null
 rm -rf /var/lib/egov-patch-drill /etc/apt/sources.list.d/egov-patch-drill.list \
