@@ -47,6 +47,9 @@ ANSIBLE_DEFAULTS = {
     "ANSIBLE_GATHERING": "implicit",
     "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "True",
     "ANSIBLE_COLLECTIONS_PATH": "~/.ansible/collections:/usr/share/ansible/collections",
+    # neither the project's resolved machine vars nor its plugin preload
+    "EGOV_MACHINE_VARS": "inventory",
+    "ANSIBLE_CALLBACKS_ENABLED": "egov_events",
 }
 BASELINE = {**ANSIBLE_DEFAULTS, images.PACKAGES_ENV: "converge"}
 PROJECT: dict[str, str] = {}
