@@ -5,10 +5,10 @@ testinfra's own ssh backend starts a new SSH session for each command, and `host
 a sudo inside it: a PAM session, a shell and often sudo's own on the node, about 20 ms of
 a node's CPU per command and a few thousand commands per verification. This backend logs
 in once per node (the same SSH client, config and bastion as every other tool), starts one
-small Python helper there with `sudo -n`, and sends it the commands. The helper runs each
-one with /bin/sh as the user testinfra asked for: the login user by default, root or
-another user inside `host.sudo()`, each with that user's groups, home and a PATH as SSH
-or sudo would give. It ends when its session closes.
+small Python helper there with `sudo -n` (egov/node_helper.py), and sends it the
+commands. The helper runs each one as /bin/sh would, as the user testinfra asked for: the
+login user by default, root or another user inside `host.sudo()`, each with that user's
+groups, home and a PATH as SSH or sudo would give. It ends when its session closes.
 
 Host specs are `ssh-session://<node>`; `hostspec()` makes them (`ssh://<node>` when
 EGOV_VERIFY_BACKEND=ssh).
@@ -23,6 +23,7 @@ import shlex
 import subprocess
 import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import testinfra.backend
@@ -34,66 +35,9 @@ SCHEME = "ssh-session"
 _AS = "\0as:"
 _LOGIN = ""
 
-HELPER = r"""
-import base64, json, os, pwd, subprocess, sys
-LOGIN = os.environ.get("SUDO_USER") or "root"
-USER_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/games"
-ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-LANG = {}
-try:
-    for line in open("/etc/default/locale"):
-        k, _, v = line.strip().partition("=")
-        if k.startswith(("LANG", "LC_")) and v:
-            LANG[k] = v.strip('"')
-except OSError:
-    pass
-login = pwd.getpwnam(LOGIN)
-def env_of(pw):
-    return dict(LANG, HOME=pw.pw_dir, USER=pw.pw_name, LOGNAME=pw.pw_name, SHELL=pw.pw_shell,
-                PATH=ROOT_PATH if pw.pw_uid == 0 else USER_PATH)
-def ids_of(pw):
-    return {"user": pw.pw_uid, "group": pw.pw_gid,
-            "extra_groups": os.getgrouplist(pw.pw_name, pw.pw_gid)}
-def run(cmd, pw, timeout):
-    # As this process's own user, or with the ids changed in the child (a slower fork).
-    ids = {} if pw.pw_uid == os.getuid() else ids_of(pw)
-    home = login.pw_dir if pw.pw_uid in (login.pw_uid, 0) else pw.pw_dir
-    try:
-        p = subprocess.run(["/bin/sh", "-c", cmd], stdin=subprocess.DEVNULL,
-                           capture_output=True, env=env_of(pw), timeout=timeout,
-                           cwd=home if os.path.isdir(home) else "/", **ids)
-        res = [p.returncode, p.stdout, p.stderr]
-    except subprocess.TimeoutExpired as e:
-        res = [124, e.stdout or b"", (e.stderr or b"") + b"timed out"]
-    except OSError as e:
-        res = [126, b"", str(e).encode()]
-    return json.dumps([res[0], base64.b64encode(res[1]).decode(),
-                       base64.b64encode(res[2]).decode()]) + "\n"
-# Root's helper hands the login user's commands to a copy of itself running as that user.
-child = None
-if os.getuid() == 0 and login.pw_uid != 0 and "EGOV_SHELL_CHILD" not in os.environ:
-    child = subprocess.Popen([sys.executable, "-u", "-c", os.environ["EGOV_SHELL_HELPER_CODE"]],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             env=dict(env_of(login), EGOV_SHELL_CHILD="1", SUDO_USER=LOGIN),
-                             cwd=login.pw_dir if os.path.isdir(login.pw_dir) else "/",
-                             **ids_of(login))
-for line in sys.stdin:
-    req = json.loads(line)
-    name = req["user"] or LOGIN
-    if child is not None and name == LOGIN:
-        child.stdin.write(line)
-        child.stdin.flush()
-        sys.stdout.write(child.stdout.readline())
-    else:
-        try:
-            sys.stdout.write(run(req["cmd"], pwd.getpwnam(name), req["timeout"]))
-        except KeyError as e:
-            sys.stdout.write(json.dumps([126, "", base64.b64encode(str(e).encode()).decode()])
-                             + "\n")
-    sys.stdout.flush()
-"""
-# The helper starts from this line; it finds its whole code in its environment, to
-# start its login-user copy.
+HELPER = Path(__file__).with_name("node_helper.py").read_text()
+# The helper starts from this line and finds its code in its environment: the process
+# list on the node shows a short command.
 BOOTSTRAP = "import os; exec(os.environ['EGOV_SHELL_HELPER_CODE'])"
 
 
