@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+import testinfra
 
 from egov import node_shell
 from egov.model import Node, Stack, load_stack
@@ -37,6 +38,21 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def stack() -> Stack:
     return load_stack(Path(os.environ["EGOV_ROOT"]), os.environ["EGOV_STACK"])
+
+
+@pytest.fixture(scope="session")
+def node_hosts(request) -> dict:
+    """Every node's testinfra host by name: the very objects, and so the SSH sessions, this
+    worker's checks use (testinfra keeps them by its plugin's arguments), for the checks
+    that reach several nodes at once."""
+    opt = request.config.option
+    if not opt.hosts:
+        pytest.fail("no nodes to check: run the checks through `egov verify <stack>`")
+    hosts = testinfra.get_hosts(
+        opt.hosts.split(","), connection=opt.connection, ssh_config=opt.ssh_config,
+        ssh_identity_file=opt.ssh_identity_file, sudo=opt.sudo, sudo_user=opt.sudo_user,
+        ansible_inventory=opt.ansible_inventory, force_ansible=opt.force_ansible)
+    return {h.backend.hostname: h for h in hosts}
 
 
 @pytest.fixture

@@ -7,10 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import testinfra
 import yaml
-
-from egov.node_shell import hostspec
 
 pytestmark = pytest.mark.control("SPBE-33-ZONES")
 
@@ -216,13 +213,12 @@ def _target_address(stack, src, dst):
 
 @pytest.mark.slow
 @pytest.mark.control("SPBE-33-ZONES", "SPBE-33-DB-INTERMEDIARY")
-def test_matrix_is_enforced_between_nodes(request, stack, evidence):
+def test_matrix_is_enforced_between_nodes(node_hosts, stack, evidence):
     """Runs once: from every node, connect to every port every other node listens on
     (TCP), to every port the matrix opens to it from the prober's zone, to SSH and to a
     throwaway port no flow opens; exactly what the matrix (and SSH from the bastion)
     allows gets through (answered or refused), everything else is dropped."""
-    config = request.config.option.ssh_config
-    hosts = {n.name: testinfra.get_host(hostspec(n.name), ssh_config=config) for n in stack.nodes}
+    hosts = {n.name: node_hosts[n.name] for n in stack.nodes}
 
     def sockets(host) -> set[int] | None:
         # A node's session starts here: one node at a time would add up to seconds.

@@ -5,11 +5,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-import testinfra
 import yaml
 
 from egov.model import Role
-from egov.node_shell import hostspec
 
 pytestmark = pytest.mark.control("EGOV-LOGGING")
 
@@ -25,12 +23,11 @@ def listeners(host, port: int) -> set[str]:
 
 
 @pytest.fixture
-def collectors(request, stack):
+def collectors(node_hosts, stack):
     nodes = stack.nodes_with(Role.logging)
     if not nodes:
         pytest.skip(f"stack {stack.name} has no logging node")
-    ssh_config = request.config.option.ssh_config
-    return {n.name: testinfra.get_host(hostspec(n.name), ssh_config=ssh_config) for n in nodes}
+    return {n.name: node_hosts[n.name] for n in nodes}
 
 
 def test_rsyslog_runs_and_accepts_its_config(host, name):
