@@ -5,7 +5,7 @@ than the baseline, warm converge under 30 s and 5x faster, verify under 20 s.
 
 Project: egov as it runs (Mitogen's strategy, SSH pipelining and connection reuse, 10
 forks, smart fact gathering, only the collections the roles use; a node image with the
-packages of every node baked in; verify over one SSH session per node, 4 workers).
+packages of every node baked in; verify over one SSH session per node, 3 workers).
 Baseline: the same egov commands and playbooks with Ansible's default settings (linear
 strategy, its default SSH arguments, 5 forks, implicit fact gathering, every bundled
 collection scanned) and a node image with no package baked in, so every role installs its
@@ -38,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from egov import images
+from egov.lab import VERIFY_WORKERS
 from egov.paths import state_dir
 
 ANSIBLE_DEFAULTS = {
@@ -135,7 +136,7 @@ def main() -> int:
             rows["egov verify lab"] = {
                 "baseline": verify({"EGOV_VERIFY_BACKEND": "ssh"}, 1),
                 "one at a time": verify(PROJECT, 1),
-                "project": verify(PROJECT, 4)}
+                "project": verify(PROJECT, VERIFY_WORKERS)}
         rows.setdefault("onboarding a service", {})[label] = onboard(env, f"bench{label[:4]}")
     egov("down", "lab", "--purge", env=PROJECT)
 

@@ -4,7 +4,7 @@ on a 2-core machine), set against the same checks with no parallelism, in the sa
 Each round runs the real command in a fresh process, as a sysadmin would; the evidence goes
 to a temporary folder. The lab must be up (`egov up lab`).
 
-    python bench/verify.py [--rounds 3] [--workers 4]
+    python bench/verify.py [--rounds 3] [--workers 3]
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from pathlib import Path
 from egov_cli import ROOT, egov_command
 from rich.console import Console
 from rich.table import Table
+
+from egov.lab import VERIFY_WORKERS
 
 TARGET_S = 20.0
 
@@ -39,7 +41,7 @@ def time_verify(workers: int, out: Path) -> tuple[float, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=VERIFY_WORKERS)
     args = parser.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory(prefix="egov-bench-") as tmp:

@@ -203,7 +203,9 @@ def _print_verify(run) -> None:
 
 @app.command()
 def verify(stack: str = typer.Argument(..., help="stack name"),
-           workers: int = typer.Option(4, help="checks run in parallel (1: one after another)"),
+           workers: Annotated[int | None, typer.Option(
+               help="checks run in parallel (1: one after another; default 3, "
+               "egov.lab.VERIFY_WORKERS)", show_default=False)] = None,
            report_dir: Annotated[Path | None, typer.Option(
                help="where to write the JSON and HTML evidence [default: the stack's state "
                "folder]")] = None):
@@ -212,7 +214,7 @@ def verify(stack: str = typer.Argument(..., help="stack name"),
     from egov import lab
     root = project_root()
     s = load_or_exit(stack, root)
-    run = lab.verify(s, root, workers=workers, report_dir=report_dir)
+    run = lab.verify(s, root, workers=workers or lab.VERIFY_WORKERS, report_dir=report_dir)
     _print_verify(run)
     raise typer.Exit(0 if run.ok else 1)
 
