@@ -157,7 +157,8 @@ class VerifyRun:
 
 # pytest workers of `egov verify`. Its checks keep a 2-core machine busy: 3 workers finished
 # sooner than 4 in each of 4 alternating rounds, at about a tenth less CPU (fewer worker
-# processes and node sessions); fewer leave the long checks waiting on one worker.
+# processes and node sessions). 2 were within a second of 3 either way; 3 keep a worker
+# free while a long check waits on the network.
 VERIFY_WORKERS = 3
 
 
