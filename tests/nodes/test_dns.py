@@ -12,9 +12,11 @@ pytestmark = pytest.mark.control("EGOV-DNS")
 
 # A query over UDP for each name, from the node (python3 is on every node, dig is not), all
 # in one command; prints {name: {"rcode": n, "addresses": [...]} or {"error": "..."}}.
+# The socket is connected: an unconnected one (sendto) is bound on 0.0.0.0 and, while it
+# waits, looks like a listener to the firewall check on the same node.
 QUERY = r"""
 import json, random, socket, struct, sys
-def ask(server, name):
+def ask(server, port, name):
     qid = random.randint(0, 65535)
     packet = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
     packet += b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
@@ -22,7 +24,8 @@ def ask(server, name):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(5)
     try:
-        s.sendto(packet, (server, 53))
+        s.connect((server, port))
+        s.send(packet)
         data = s.recv(4096)
     except OSError as e:
         return {"error": str(e)}
@@ -36,13 +39,14 @@ def ask(server, name):
             addresses.append(socket.inet_ntoa(data[i + 10:i + 14]))
         i += 10 + length
     return {"rcode": rcode, "addresses": addresses}
-print(json.dumps({name: ask(sys.argv[1], name) for name in sys.argv[2:]}))
+server, port = sys.argv[1], int(sys.argv[2])
+print(json.dumps({name: ask(server, port, name) for name in sys.argv[3:]}))
 """
 
 
-def query(host, server: str, *names: str) -> dict:
+def query(host, server: str, *names: str, port: int = 53) -> dict:
     """The answers of `server` for each name, asked from the node in one command."""
-    command = " ".join(shlex.quote(a) for a in ["python3", "-c", QUERY, server, *names])
+    command = " ".join(shlex.quote(a) for a in ["python3", "-c", QUERY, server, str(port), *names])
     return json.loads(host.check_output(command))
 
 

@@ -186,11 +186,21 @@ def test_only_ports_the_stack_opens_are_listening(host, name, node, stack, evide
     of the stack opens into this node (or SSH, or a port Docker publishes)."""
     opened = _opened(stack, node)
     exposed = {(p, a, port) for p, a, port in _listening(host) if not _loopback(a)}
-    extra = sorted(f"{p}/{port} on {a or '*'}" for p, a, port in exposed
-                   if (p, port) not in opened)
+    unopened = {(p, a, port) for p, a, port in exposed if (p, port) not in opened}
+    extra = sorted(f"{p}/{port} on {a or '*'}" for p, a, port in unopened)
     evidence("listening beyond loopback: " + ", ".join(
         sorted({f"{p}/{port}" for p, _, port in exposed})))
-    assert not extra, f"{name}: listening on ports no flow of the stack opens: {', '.join(extra)}"
+    assert not extra, f"{name}: listening on ports no flow of the stack opens: " \
+        f"{', '.join(extra)}; their sockets: {_owners(host, {port for _, _, port in unopened})}"
+
+
+def _owners(host, ports) -> list[str]:
+    """The `ss` lines, with the owning processes, of the sockets on `ports` (for a failure)."""
+    with host.sudo():
+        lines = host.run("ss -ltunpH").stdout.splitlines()
+    wanted = {str(port) for port in ports}
+    return [" ".join(line.split()) for line in lines
+            if len(line.split()) > 4 and line.split()[4].rpartition(":")[2] in wanted]
 
 
 def _probe_port(stack):
