@@ -154,17 +154,19 @@ def test_sets_hold_the_right_addresses(host, name, node, stack, applied):
             f"{name}: nft set zone_{zone.name} is {got}"
 
 
-def _listening(host) -> set[tuple[str, str, int]]:
-    """(protocol, address, port) of every listening TCP and bound UDP socket."""
-    found = set()
-    for line in host.check_output("ss -ltunH").splitlines():
+def _sockets(listing: str):
+    """(protocol, address, port, line) of each socket in the output of `ss -H`."""
+    for line in listing.splitlines():
         parts = line.split()
         if len(parts) < 5:
             continue
         address, _, port = parts[4].rpartition(":")
-        address = address.strip("[]").split("%")[0]
-        found.add((parts[0], address, int(port)))
-    return found
+        yield parts[0], address.strip("[]").split("%")[0], int(port), " ".join(parts)
+
+
+def _listening(host) -> set[tuple[str, str, int]]:
+    """(protocol, address, port) of every listening TCP and bound UDP socket."""
+    return {(p, a, port) for p, a, port, _ in _sockets(host.check_output("ss -ltunH"))}
 
 
 def _loopback(address: str) -> bool:
@@ -197,10 +199,8 @@ def test_only_ports_the_stack_opens_are_listening(host, name, node, stack, evide
 def _owners(host, ports) -> list[str]:
     """The `ss` lines, with the owning processes, of the sockets on `ports` (for a failure)."""
     with host.sudo():
-        lines = host.run("ss -ltunpH").stdout.splitlines()
-    wanted = {str(port) for port in ports}
-    return [" ".join(line.split()) for line in lines
-            if len(line.split()) > 4 and line.split()[4].rpartition(":")[2] in wanted]
+        listing = host.run("ss -ltunpH").stdout
+    return [line for _, _, port, line in _sockets(listing) if port in ports]
 
 
 def _probe_port(stack):

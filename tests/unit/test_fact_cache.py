@@ -10,8 +10,6 @@ from egov.ansible_run import run_playbook
 from egov.model import load_stack
 from egov.paths import PACKAGE_ROOT
 
-ROOT = PACKAGE_ROOT
-
 
 def _project(tmp_path: Path, project_ansible_cfg) -> Path:
     (tmp_path / "play.yml").write_text(
@@ -42,7 +40,7 @@ def test_kept_facts_spare_the_next_run_its_gathering(tmp_path, project_ansible_c
 
 def test_up_forgets_the_kept_facts_before_it_converges(tmp_path, monkeypatch):
     monkeypatch.setenv("EGOV_STATE_DIR", str(tmp_path))
-    stack = load_stack(ROOT, "lab")
+    stack = load_stack(PACKAGE_ROOT, "lab")
     stale = lab.facts_dir(stack) / "app1"
     stale.parent.mkdir(parents=True)
     stale.write_text("{}")
@@ -50,6 +48,6 @@ def test_up_forgets_the_kept_facts_before_it_converges(tmp_path, monkeypatch):
     monkeypatch.setattr(lab, "prepare", lambda *a, **k: tmp_path / "plan.json")
     monkeypatch.setattr(lab, "provision", lambda *a, **k: None)
     monkeypatch.setattr(lab, "converge", lambda *a, **k: seen.append(stale.exists()))
-    lab.up(stack, ROOT, do_verify=False, show=False, log=lambda *a: None)
+    lab.up(stack, PACKAGE_ROOT, do_verify=False, show=False, log=lambda *a: None)
     assert seen == [False], "egov up converged with the facts of nodes it may have replaced"
     assert lab.facts_dir(stack) == tmp_path / "lab" / "facts"

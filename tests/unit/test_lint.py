@@ -40,7 +40,7 @@ SPECIAL_VARIABLES = {
     "ansible_dependent_role_names", "ansible_run_tags", "ansible_skip_tags", "ansible_limit",
     "ansible_inventory_sources", "ansible_search_path", "ansible_config_file",
     "ansible_forks", "ansible_verbosity", "ansible_failed_task", "ansible_failed_result",
-    "ansible_collection_name", "ansible_local",
+    "ansible_collection_name",
 }
 
 
