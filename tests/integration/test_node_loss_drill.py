@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -28,11 +29,25 @@ pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 
 TABLE = "node_loss_drill"
 ROWS = 200
-# The bring-up is killed twice half-way through the converge: while the rebuilt directory
-# node installs its packages, and right after slapd's listeners changed and before the
-# handler that restarts it ran.
-KILLS = [("TASK [directory : Install slapd and the LDAP tools]", 1),
-         ("TASK [directory : Let root manage the data over ldapi", 0)]
+INSTALL = "directory : Install slapd and the LDAP tools"
+LISTENERS = "directory : Listen on LDAPS and ldapi only"
+
+
+def _installing(event: dict, last_result: dict) -> bool:
+    return event.get("event") == "task" and event.get("name") == INSTALL
+
+
+def _restart_pending(event: dict, last_result: dict) -> bool:
+    return (event.get("event") == "notified" and "Restart slapd" in event.get("handlers", [])
+            and last_result.get("task") == LISTENERS)
+
+
+# The bring-up is killed twice half-way through the converge, at points read from its task
+# events as they are written (the log names a task only once it has a result): a second
+# after the rebuilt directory node began to install its packages, and at once when the
+# change of slapd's listeners notified the restart, before that handler ran.
+KILLS = [("the directory's packages being installed", _installing, 1.0),
+         ("slapd's restart notified and not yet run", _restart_pending, 0.0)]
 
 
 def test_lost_database_and_identity_nodes_come_back_with_all_their_data(lab):
@@ -60,8 +75,8 @@ def test_lost_database_and_identity_nodes_come_back_with_all_their_data(lab):
 
         subprocess.run(["docker", "rm", "-f", stack.container_name(database),
                         stack.container_name(directory)], check=True, capture_output=True)
-        for marker, after_s in KILLS:
-            _killed_half_way(marker, after_s)
+        for number, (point, reached, after_s) in enumerate(KILLS, 1):
+            _killed_half_way(point, reached, after_s, number)
         res = egov("up", "lab")
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         report = evidence.latest("lab")
@@ -87,22 +102,63 @@ def test_lost_database_and_identity_nodes_come_back_with_all_their_data(lab):
         lab.ldap("ldapdelete", stdin=f"{account}\n", check=False)
 
 
-def _killed_half_way(marker: str, after_s: float, timeout_s: float = 1200) -> None:
+def _killed_half_way(point: str, reached, after_s: float, number: int,
+                     timeout_s: float = 1200) -> None:
     """Start `egov up lab` and kill it, with every process it started, `after_s` seconds
-    after the converge reached `marker`."""
-    site_log = state_dir("lab") / "logs" / "site.log"
-    site_log.unlink(missing_ok=True)
+    after an event of its converge satisfied `reached`. Its log, the task events it left
+    and the handlers pending are copied to logs/node-loss-drill/ for a failure to be traced
+    afterwards."""
+    logs = state_dir("lab") / "logs"
+    site_log = logs / "site.log"
+    earlier = set(logs.glob("egov-site-*.jsonl"))
     proc = subprocess.Popen([*EGOV, "up", "lab"], cwd=PACKAGE_ROOT, start_new_session=True,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout_s
     try:
-        while marker not in (site_log.read_text() if site_log.exists() else ""):
-            assert proc.poll() is None, f"egov up ended (exit {proc.returncode}) before {marker}"
-            assert time.monotonic() < deadline, f"{marker} not reached in {timeout_s} s"
-            time.sleep(0.2)
+        events = _events_of_new_run(logs, earlier)
+        last_result: dict = {}
+        while True:
+            assert proc.poll() is None, f"egov up ended (exit {proc.returncode}) before {point}"
+            assert time.monotonic() < deadline, f"{point}: not reached in {timeout_s} s"
+            event = next(events)
+            if event is None:
+                time.sleep(0.05)
+                continue
+            if reached(event, last_result):
+                break
+            if event.get("event") == "result":
+                last_result = event
         time.sleep(after_s)
-        assert proc.poll() is None, "egov up ended before it could be killed half-way"
+        assert proc.poll() is None, f"egov up ended before it could be killed ({point})"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        kept = logs / "node-loss-drill"
+        kept.mkdir(exist_ok=True)
+        for path in [site_log, *logs.glob("egov-site-*.jsonl"),
+                     *logs.glob("pending-handlers-site.json")]:
+            if path.exists():
+                shutil.copy(path, kept / f"run{number}-{path.name}")
+
+
+def _events_of_new_run(logs, earlier: set):
+    """Each complete event line of the converge's events file (one not in `earlier`) as it
+    is written; None whenever there is nothing new yet."""
+    path, offset = None, 0
+    while True:
+        if path is None:
+            fresh = set(logs.glob("egov-site-*.jsonl")) - earlier
+            path = min(fresh, key=lambda p: p.stat().st_mtime) if fresh else None
+        chunk = ""
+        if path is not None:
+            with open(path, encoding="utf-8") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+        cut = chunk.rfind("\n") + 1
+        offset += len(chunk[:cut].encode())
+        lines = chunk[:cut].splitlines()
+        if not lines:
+            yield None
+        for line in lines:
+            yield json.loads(line)
