@@ -7,12 +7,13 @@ Project: egov as it runs (Mitogen's strategy, SSH pipelining and connection reus
 forks, smart fact gathering, only the collections the roles use; a node image with the
 packages of every node baked in; verify over one SSH session per node, 3 workers).
 Baseline: the same egov commands and playbooks with Ansible's default settings (linear
-strategy, its default SSH arguments, 5 forks, implicit fact gathering, every bundled
-collection scanned) and a node image with no package baked in, so every role installs its
-packages at converge time (EGOV_NODE_PACKAGES=converge). Pipelining stays on: without it
-Ansible cannot become postgres on nodes without setfacl, and the converge fails. For
-verify, the baselines are one check after another, and testinfra's own ssh backend (an
-SSH session per command) one after another.
+strategy, its default SSH arguments, 5 forks, implicit fact gathering, facts copied into
+every host's variables and gathered again by every run, vars plugins run for every task,
+every bundled collection scanned) and a node image with no package baked in, so every role
+installs its packages at converge time (EGOV_NODE_PACKAGES=converge). Pipelining stays on:
+without it Ansible cannot become postgres on nodes without setfacl, and the converge
+fails. For verify, the baselines are one check after another, and testinfra's own ssh
+backend (an SSH session per command) one after another.
 
 Cold means: base image present, no node, no node image (its build is part of provision).
 The lab is taken down with its volumes before each cold bring-up and at the end; onboarding
@@ -46,6 +47,9 @@ ANSIBLE_DEFAULTS = {
     "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=60s",
     "ANSIBLE_FORKS": "5",
     "ANSIBLE_GATHERING": "implicit",
+    "ANSIBLE_INJECT_FACT_VARS": "True",
+    "ANSIBLE_RUN_VARS_PLUGINS": "demand",
+    "ANSIBLE_CACHE_PLUGIN": "memory",
     "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "True",
     "ANSIBLE_COLLECTIONS_PATH": "~/.ansible/collections:/usr/share/ansible/collections",
     # neither the project's resolved machine vars nor its plugin preload

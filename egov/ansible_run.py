@@ -215,12 +215,25 @@ def _handler_matcher(defined: set[str]):
     return lambda name: name in exact or any(p.fullmatch(name) for p in patterns)
 
 
+# Facts kept between runs are used for a day, then gathered again.
+FACT_CACHE_SECONDS = 86400
+
+
+def fact_cache_env(folder: Path) -> dict[str, str]:
+    """Ansible's settings that keep the nodes' facts in `folder` (one JSON file per node)
+    between runs, so that a converge gathers only the facts it does not have."""
+    return {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(folder),
+            "ANSIBLE_CACHE_PLUGIN_TIMEOUT": str(FACT_CACHE_SECONDS)}
+
+
 def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
                  extra_vars: list[str] = (), log_dir: Path, progress_label: str,
-                 limit: str | None = None, show: bool = True) -> RunResult:
+                 limit: str | None = None, show: bool = True,
+                 fact_cache: Path | None = None) -> RunResult:
     """Run `ansible-playbook` with the events callback; show a progress line per task.
     Handlers that an earlier run of the same playbook notified but never ran (it was
-    killed or failed) are handed to this one as egov_pending_handlers."""
+    killed or failed) are handed to this one as egov_pending_handlers. With `fact_cache`,
+    the nodes' facts are kept there between runs."""
     log_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(playbook).stem
     log = log_dir / f"{stem}.log"
@@ -255,6 +268,10 @@ def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
     # baseline of Ansible's defaults) wins.
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(collections_path(root)))
     env.setdefault("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "False")
+    if fact_cache is not None:
+        fact_cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for key, value in fact_cache_env(fact_cache).items():
+            env.setdefault(key, value)
     result = RunResult(playbook, -1, log, 0.0)
     start = time.monotonic()
     with open(log, "w", encoding="utf-8") as out:

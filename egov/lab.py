@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -99,13 +100,23 @@ def provision(stack: Stack, root: Path, plan_file: Path, show: bool = True) -> R
     return res
 
 
+def facts_dir(stack: Stack) -> Path:
+    """Where converges keep the nodes' facts between runs (per stack: node names repeat)."""
+    return state_dir(stack.name) / "facts"
+
+
+def forget_facts(stack: Stack) -> None:
+    """Drop the kept facts: provisioning may have replaced a node."""
+    shutil.rmtree(facts_dir(stack), ignore_errors=True)
+
+
 def converge(stack: Stack, root: Path, show: bool = True, limit: str | None = None) -> RunResult:
     # EGOV_MACHINE_VARS=inventory: the inventory's own lookups (a benchmark's baseline).
     resolved = os.environ.get("EGOV_MACHINE_VARS") != "inventory"
     res = run_playbook(root, "site.yml", inventory=root / "inventory" / stack.name,
                        extra_vars=[json.dumps(inventory.machine_vars(stack))] if resolved else [],
                        log_dir=state_dir(stack.name) / "logs", progress_label="converge",
-                       show=show, limit=limit)
+                       show=show, limit=limit, fact_cache=facts_dir(stack))
     if not res.ok:
         raise LabError(_failure("converge", res))
     record_baseline(stack, res)
@@ -251,6 +262,7 @@ def up(stack: Stack, root: Path, *, do_converge: bool = True, do_verify: bool = 
         # accept the administrator's key (a first boot makes host keys and the account).
         with _step(report, "access (every node answers over SSH)", log):
             wait_for_ssh(stack)
+    forget_facts(stack)
     if do_converge:
         with _step(report, "converge (site.yml through the bastion)", log):
             report.converge = converge(stack, root, show=show)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from egov.ansible_run import drop_undefined, pending_handlers, run_playbook
 
-ROOT = Path(__file__).resolve().parents[2]
 PLAY = "Configure a thing"
 
 
@@ -34,7 +33,7 @@ def test_notified_handlers_stay_pending_until_they_run(tmp_path):
         {"event": "handled", "play": "p", "host": "a", "names": ["Restart x"]})]) == {}
 
 
-def _project(tmp_path: Path) -> Path:
+def _project(tmp_path: Path, project_ansible_cfg) -> Path:
     """A playbook whose role changes a file and notifies a handler that records it ran."""
     role = tmp_path / "roles" / "thing"
     (role / "tasks").mkdir(parents=True)
@@ -49,16 +48,11 @@ def _project(tmp_path: Path) -> Path:
     (tmp_path / "play.yml").write_text(
         f"- name: {PLAY}\n  hosts: localhost\n  gather_facts: false\n"
         "  roles: [pending_handlers, thing]\n")
-    cfg = (ROOT / "ansible.cfg").read_text()
-    cfg = cfg.replace("roles_path = roles", f"roles_path = {tmp_path / 'roles'}:{ROOT / 'roles'}")
-    cfg = cfg.replace("callback_plugins = plugins/callback",
-                      f"callback_plugins = {ROOT / 'plugins' / 'callback'}")
-    (tmp_path / "ansible.cfg").write_text(cfg)
-    return tmp_path
+    return project_ansible_cfg(tmp_path, roles=tmp_path / "roles")
 
 
-def test_a_handler_a_killed_run_left_pending_runs_in_the_next_run(tmp_path):
-    root = _project(tmp_path)
+def test_a_handler_a_killed_run_left_pending_runs_in_the_next_run(tmp_path, project_ansible_cfg):
+    root = _project(tmp_path, project_ansible_cfg)
     logs = root / "logs"
     local = ["ansible_connection=local"]
     res = run_playbook(root, "play.yml", inventory=None, extra_vars=local, log_dir=logs,
@@ -89,11 +83,12 @@ def test_a_handler_a_killed_run_left_pending_runs_in_the_next_run(tmp_path):
     assert res.ok and res.changed == {}
 
 
-def test_a_pending_handler_the_playbook_no_longer_defines_is_dropped(tmp_path):
+def test_a_pending_handler_the_playbook_no_longer_defines_is_dropped(tmp_path,
+                                                                  project_ansible_cfg):
     """A handler renamed or removed since the run that left it pending (an upgrade of the
     project) would fail every later run with "handler not found": it is left out, said in
     the log, and the handlers still defined run."""
-    root = _project(tmp_path)
+    root = _project(tmp_path, project_ansible_cfg)
     logs = root / "logs"
     logs.mkdir()
     (logs / "pending-handlers-play.json").write_text(json.dumps({"egov_pending_handlers": {

@@ -1,0 +1,26 @@
+"""Fixtures of the fast tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from egov.paths import PACKAGE_ROOT
+
+
+@pytest.fixture
+def project_ansible_cfg():
+    """Write into a throwaway project the project's ansible.cfg, its paths made absolute
+    (the throwaway's own roles first, when it has some)."""
+
+    def write(folder: Path, roles: Path | None = None) -> Path:
+        cfg = (PACKAGE_ROOT / "ansible.cfg").read_text()
+        paths = f"{roles}:{PACKAGE_ROOT / 'roles'}" if roles else str(PACKAGE_ROOT / "roles")
+        cfg = cfg.replace("roles_path = roles", f"roles_path = {paths}")
+        cfg = cfg.replace("callback_plugins = plugins/callback",
+                          f"callback_plugins = {PACKAGE_ROOT / 'plugins' / 'callback'}")
+        (folder / "ansible.cfg").write_text(cfg)
+        return folder
+
+    return write
