@@ -195,7 +195,7 @@ class CallbackModule(CallbackBase):
         precompile([h.vars for h in hosts])
         precompile([g.vars for g in {g for h in hosts for g in h.get_groups()}])
 
-    def v2_playbook_on_task_start(self, task, is_conditional):
+    def v2_playbook_on_task_start(self, task, is_conditional=False):
         precompile(task.args)
         precompile([getattr(task, f, None) for f in TASK_FIELDS])
         precompile_conditions([getattr(task, f, None) for f in CONDITION_FIELDS])
@@ -205,4 +205,5 @@ class CallbackModule(CallbackBase):
                 # as the template action compiles its file: no backslash escaping
                 precompile([f.read()], TemplateOptions(escape_backslashes=False))
 
+    # a handler's start passes no is_conditional
     v2_playbook_on_handler_task_start = v2_playbook_on_task_start
