@@ -17,6 +17,8 @@ import yaml
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from egov.paths import PACKAGE_ROOT
+
 
 @dataclass
 class RunResult:
@@ -41,15 +43,23 @@ class RunResult:
         return sum(len(v) for v in self.changed.values())
 
 
-def mitogen_settings() -> dict[str, str]:
+def strategy_settings(strategy: str = "egov_linear") -> dict[str, str]:
     """Mitogen's strategy: one Python interpreter per node kept open for the whole run,
     modules sent to it once, instead of an SSH command and a fresh interpreter per task.
-    Its plugins live in the venv, so the path is found here rather than in ansible.cfg;
-    `ansible-playbook` run by hand with ansible.cfg alone uses the linear strategy."""
+    The project's egov_linear (plugins/strategy) is Mitogen's, with the tasks a node skips
+    decided in the controller instead of in a forked worker. Mitogen's plugins live in the
+    venv, so the path is found here rather than in ansible.cfg; `ansible-playbook` run by
+    hand with ansible.cfg alone uses the linear strategy."""
     import ansible_mitogen
 
-    plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
-    return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": "mitogen_linear"}
+    mitogen = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    own = PACKAGE_ROOT / "plugins" / "strategy"
+    return {"ANSIBLE_STRATEGY_PLUGINS": f"{own}{os.pathsep}{mitogen}",
+            "ANSIBLE_STRATEGY": strategy}
+
+
+# Strategies strategy_settings() sets up; any other is handed to Ansible as it is.
+OWN_STRATEGIES = ("egov_linear", "mitogen_linear")
 
 
 # site.yml tags the pending_handlers role with it.
@@ -109,11 +119,12 @@ def ansible_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, st
     env = dict(os.environ)
     env["ANSIBLE_CONFIG"] = str(root / "ansible.cfg")
     # EGOV_ANSIBLE_STRATEGY=linear: Ansible's own strategy (a benchmark's baseline, or a
-    # sysadmin ruling Mitogen out while chasing a problem).
-    if env.get("EGOV_ANSIBLE_STRATEGY", "mitogen_linear") == "mitogen_linear":
-        env.update(mitogen_settings())
+    # sysadmin ruling Mitogen out while chasing a problem); mitogen_linear: Mitogen's alone.
+    strategy = env.get("EGOV_ANSIBLE_STRATEGY", OWN_STRATEGIES[0])
+    if strategy in OWN_STRATEGIES:
+        env.update(strategy_settings(strategy))
     else:
-        env["ANSIBLE_STRATEGY"] = env["EGOV_ANSIBLE_STRATEGY"]
+        env["ANSIBLE_STRATEGY"] = strategy
     env.setdefault("ANSIBLE_FORCE_COLOR", "0")
     env["PYTHONUNBUFFERED"] = "1"
     # The project's Ansible and pytest live beside this interpreter (the venv).
