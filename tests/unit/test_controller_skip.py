@@ -1,5 +1,6 @@
-"""The egov_linear strategy decides in the controller the tasks a node skips: the run gives
-every node the same results as Mitogen's own strategy, with fewer workers forked."""
+"""The egov_linear strategy decides in the controller the tasks a node skips and runs there
+the actions that never reach a node: the run gives every node the same results as
+Mitogen's own strategy, and forks a worker only for what runs on a node."""
 
 from __future__ import annotations
 
@@ -33,12 +34,29 @@ PLAYBOOK = """\
       ansible.builtin.debug: {msg: "{{ item }}"}
       loop: [1, 2]
       when: item > 1
-    - name: See the registered results as a worker gives them
+    - name: Many items, each called back through the results queue before the result
+      ansible.builtin.assert:
+        that: item >= 0
+        quiet: true
+      loop: "{{ range(60) | list }}"
+    - name: Set a fact in the controller
+      ansible.builtin.set_fact:
+        greeting: "hello {{ inventory_hostname }}"
+    - name: See the registered results and the fact as a worker gives them
       ansible.builtin.assert:
         that:
           - never is skipped
           - never.false_condition == false
           - (echoed is skipped) != (flag | bool)
+          - greeting == 'hello ' ~ inventory_hostname
+    - name: A failing check fails its node only
+      ansible.builtin.assert:
+        that: not (flag | bool)
+        fail_msg: "flagged: {{ inventory_hostname }}"
+      ignore_errors: true
+    - name: A secret stays out of the output
+      ansible.builtin.debug: {msg: "secret {{ inventory_hostname }}"}
+      no_log: true
     - name: A condition on an undefined variable is the worker's error
       ansible.builtin.debug: {msg: x}
       when: not_defined_anywhere
@@ -68,7 +86,7 @@ main()
 """
 
 
-def _run(tmp_path: Path, strategy: str) -> tuple[list[dict], int]:
+def _run(tmp_path: Path, strategy: str) -> tuple[list[dict], int, str]:
     work = tmp_path / strategy
     work.mkdir()
     (work / "inventory.ini").write_text(textwrap.dedent(f"""\
@@ -94,16 +112,19 @@ def _run(tmp_path: Path, strategy: str) -> tuple[list[dict], int]:
     results = [{k: ev[k] for k in ("status", "host", "task", "msg")}
                for ev in map(json.loads, events.read_text().splitlines())
                if ev["event"] == "result"]
-    return sorted(results, key=json.dumps), int(forks.read_text())
+    return sorted(results, key=json.dumps), int(forks.read_text()), run.stdout
 
 
-def test_skipped_tasks_give_the_same_results_without_a_worker(tmp_path):
-    ours, our_forks = _run(tmp_path, "egov_linear")
-    mitogen, mitogen_forks = _run(tmp_path, "mitogen_linear")
+def test_the_controller_decides_and_runs_what_never_reaches_a_node(tmp_path):
+    ours, our_forks, our_log = _run(tmp_path, "egov_linear")
+    mitogen, mitogen_forks, _ = _run(tmp_path, "mitogen_linear")
     assert ours == mitogen
     skipped = {(r["host"], r["task"]) for r in ours if r["status"] == "skipped"}
     assert ("n2", "Nowhere") in skipped and ("n1", "Only where flagged") not in skipped
-    # n2 and n3 skip three tasks with a plain condition, n1 one: seven workers fewer (the
-    # loop and the undefined condition still go to a worker on every node).
-    assert mitogen_forks - our_forks == 7, (mitogen_forks, our_forks)
+    assert {(r["host"], r["status"]) for r in ours if r["task"].startswith("A failing")} == {
+        ("n1", "ignored"), ("n2", "ok"), ("n3", "ok")}
     assert {r["status"] for r in ours if r["task"].startswith("A condition on")} == {"ignored"}
+    assert "secret n" not in our_log
+    # Mitogen's strategy forks for each of 10 tasks on 3 nodes, the included task and the
+    # handler; only the command and the include on n1 reach a node.
+    assert (our_forks, mitogen_forks) == (2, 32)
