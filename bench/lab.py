@@ -3,9 +3,10 @@ onboarding one more service into the running lab, each set against a baseline me
 the same run. Targets on this 2-core machine: cold bring-up under 6 minutes and 3x faster
 than the baseline, warm converge under 30 s and 5x faster, verify under 20 s.
 
-Project: egov as it runs (Mitogen's strategy, SSH pipelining and connection reuse, 10
-forks, smart fact gathering, only the collections the roles use; a node image with the
-packages of every node baked in; verify over one SSH session per node, 3 workers).
+Project: egov as it runs (Mitogen's strategy with egov_linear's skips and controller-side
+actions, SSH pipelining and connection reuse, 10 forks, smart fact gathering, only the
+collections the roles use; a node image with the packages of every node baked in; verify
+over one SSH session per node, 3 workers).
 Baseline: the same egov commands and playbooks with Ansible's default settings (linear
 strategy, its default SSH arguments, 5 forks, implicit fact gathering, facts copied into
 every host's variables and gathered again by every run, vars plugins run for every task,
