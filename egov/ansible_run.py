@@ -46,8 +46,9 @@ class RunResult:
 def strategy_settings(strategy: str = "egov_linear") -> dict[str, str]:
     """Mitogen's strategy: one Python interpreter per node kept open for the whole run,
     modules sent to it once, instead of an SSH command and a fresh interpreter per task.
-    The project's egov_linear (plugins/strategy) is Mitogen's, with the tasks a node skips
-    decided in the controller instead of in a forked worker. Mitogen's plugins live in the
+    The project's egov_linear (plugins/strategy) is Mitogen's, forking a worker only for
+    what reaches a node (skips and controller-side actions stay in the controller; see the
+    plugin). Mitogen's plugins live in the
     venv, so the path is found here rather than in ansible.cfg; `ansible-playbook` run by
     hand with ansible.cfg alone uses the linear strategy."""
     import ansible_mitogen
@@ -133,20 +134,26 @@ def ansible_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, st
     return env
 
 
+def new_events(path: Path, offset: int) -> tuple[list[dict], int]:
+    """The complete JSON lines appended to `path` since `offset`, and the offset after
+    them; a partial last line is left for the next read."""
+    with open(path, encoding="utf-8") as fh:
+        fh.seek(offset)
+        chunk = fh.read()
+    cut = chunk.rfind("\n") + 1
+    return ([json.loads(line) for line in chunk[:cut].splitlines()],
+            offset + len(chunk[:cut].encode()))
+
+
 def follow(proc: subprocess.Popen, path: Path, take, interval: float = 0.2) -> None:
     """Hand every complete JSON line appended to `path` to `take` while `proc` runs, and
     the last ones after it ends."""
     offset = 0
     while True:
         done = proc.poll() is not None
-        with open(path, encoding="utf-8") as fh:
-            fh.seek(offset)
-            chunk = fh.read()
-        # only complete lines; a partial one is read on the next round
-        cut = chunk.rfind("\n") + 1
-        offset += len(chunk[:cut].encode())
-        for line in chunk[:cut].splitlines():
-            take(json.loads(line))
+        events, offset = new_events(path, offset)
+        for event in events:
+            take(event)
         if done:
             return
         time.sleep(interval)

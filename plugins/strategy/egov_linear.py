@@ -45,7 +45,7 @@ CONTROLLER_ACTIONS = frozenset(
 Base = strategy_loader.get("linear", class_only=True)
 
 
-def skipped_in_controller(task, task_vars, templar) -> dict | None:
+def skipped_in_controller(task, task_vars) -> dict | None:
     """The result a worker would give for `task` on a node whose variables are `task_vars`
     when its condition is false; None when a worker must decide."""
     if (not task.when or task.loop is not None or task.loop_with or task.delegate_to
@@ -59,7 +59,7 @@ def skipped_in_controller(task, task_vars, templar) -> dict | None:
         return None  # the worker raises it, with its context
     result = {"changed": False, "skipped": True, "skip_reason": "Conditional result was False",
               **context}
-    task.update_result_no_log(templar, result)
+    task.update_result_no_log(TemplateEngine(loader=task._loader, variables=task_vars), result)
     return result
 
 
@@ -72,8 +72,7 @@ def runs_in_controller(task) -> bool:
 
 class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
     def _queue_task(self, host, task, task_vars, play_context):
-        templar = TemplateEngine(loader=self._loader, variables=task_vars)
-        result = skipped_in_controller(task, task_vars, templar)
+        result = skipped_in_controller(task, task_vars)
         if result is not None:
             self._start(host, task, task_vars, play_context)
             return self._give_result(host, task, result)

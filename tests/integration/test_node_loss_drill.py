@@ -20,6 +20,7 @@ import uuid
 import pytest
 
 from egov import evidence
+from egov.ansible_run import new_events
 from egov.model import Role
 from egov.paths import PACKAGE_ROOT, state_dir
 
@@ -150,15 +151,9 @@ def _events_of_new_run(logs, earlier: set):
         if path is None:
             fresh = set(logs.glob("egov-site-*.jsonl")) - earlier
             path = min(fresh, key=lambda p: p.stat().st_mtime) if fresh else None
-        chunk = ""
+        events = []
         if path is not None:
-            with open(path, encoding="utf-8") as fh:
-                fh.seek(offset)
-                chunk = fh.read()
-        cut = chunk.rfind("\n") + 1
-        offset += len(chunk[:cut].encode())
-        lines = chunk[:cut].splitlines()
-        if not lines:
+            events, offset = new_events(path, offset)
+        if not events:
             yield None
-        for line in lines:
-            yield json.loads(line)
+        yield from events
