@@ -56,6 +56,8 @@ class ImageSpec:
     docker_host: str
     base_image: str
     context: str
+    # "node", or the roles whose packages it carries
+    kind: str = "node"
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
     """The Docker objects of a stack. `admin_keys` are the administrators' public keys the
     nodes accept at first boot (the model's, or the lab's key generated on the machine)."""
     d = stack.derived
-    node_image = images.node_image(root)
+    node_images = images.stack_images(stack, root)
     used_hosts = {stack.docker_host(n).name for n in stack.nodes}
 
     networks = []
@@ -157,7 +159,7 @@ def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
                                       stack.labels(node=node.name)))
         containers.append(ContainerSpec(
             name=stack.container_name(node), node=node.name, docker_host=host,
-            hostname=node.name, domainname=stack.domain, image=node_image.tag,
+            hostname=node.name, domainname=stack.domain, image=node_images[node.name].tag,
             endpoints=tuple(
                 EndpointSpec(a.network, a.address, (node.name, stack.fqdn(node)))
                 for a in d.attachments[node.name]),
@@ -174,8 +176,11 @@ def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
             sysctls=namespaced_sysctls(root),
         ))
 
+    # Each host builds the images of its nodes, each after the one it is built from.
     image_specs = tuple(
-        ImageSpec(node_image.tag, host, images.base_image(root), str(node_image.context))
-        for host in sorted(used_hosts))
+        ImageSpec(image.tag, host, image.base, str(image.context), image.kind)
+        for host in sorted(used_hosts)
+        for image in images.build_order(root, [
+            node_images[n.name] for n in stack.nodes if stack.docker_host(n).name == host]))
     return DockerPlan(stack.name, tuple(networks), tuple(volumes), image_specs,
                       tuple(containers), stack.labels())

@@ -2,8 +2,10 @@
 
 The base image is Debian bookworm made with debootstrap and `docker import` (no registry
 can be reached); its tag is the hash of its recipe, so it is rebuilt only when the recipe
-changes. Node images are rendered from `templates/node/` and tagged by the hash of their
-build context; the Pulumi program and the lab provisioner both build them from here.
+changes. The node image is rendered from `templates/node/`; a node whose roles install
+packages gets a role image built on it with those packages. Every image is tagged by the
+hash of its build context; the Pulumi program and the lab provisioner both build them
+from here.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from pathlib import Path
 
 import jinja2
 
-from egov.model import LABEL_PREFIX
-from egov.paths import role_defaults
+from egov.model import LABEL_PREFIX, Role, Stack
+from egov.paths import role_defaults, role_vars
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -57,6 +59,10 @@ class NodeImage:
     tag: str
     context: Path
     files: dict[str, bytes]
+    # the image it is built FROM
+    base: str = ""
+    # "node", or the roles whose packages a role image carries ("dns-monitoring")
+    kind: str = "node"
 
 
 # Packages that roles applied to every node install (firewall, base's upgrades, logging,
@@ -103,8 +109,104 @@ def node_image(root: Path, baked: bool | None = None) -> NodeImage:
     }
     for path in sorted((folder / "files").iterdir()):
         files[path.name] = path.read_bytes()
+    return _image(root, files, base_image(root))
+
+
+def _image(root: Path, files: dict[str, bytes], base: str, kind: str = "node") -> NodeImage:
     digest = _digest(*(name.encode() + b"\0" + files[name] for name in sorted(files)))
-    return NodeImage(f"{NODE_REPOSITORY}:{digest}", root / "build" / "images" / digest, files)
+    return NodeImage(f"{NODE_REPOSITORY}:{digest}", root / "build" / "images" / digest, files,
+                     base, kind)
+
+
+# The packages a role installs on the nodes that carry it, named by the role's own variable
+# and read from the role: baked into a role image so that the converge only confirms them.
+# The roles still install them (a cache, not a source of truth).
+ROLE_PACKAGES: dict[Role, tuple[str, str]] = {
+    Role.directory: ("directory", "__directory_packages"),
+    Role.database: ("database", "database__packages"),
+    Role.identity: ("identity", "__identity_packages"),
+    Role.gateway: ("gateway", "gateway__packages"),
+    Role.dns: ("dns", "dns__packages"),
+    Role.app: ("service", "service__packages"),
+    Role.monitoring: ("monitoring", "monitoring__packages"),
+    Role.backup: ("backup", "backup__client_packages"),
+}
+# Never baked: slapd's first install makes the directory of the stack's domain, which the
+# directory role preseeds on the node.
+NOT_BAKED = frozenset({"slapd"})
+# Run after the packages are in: what a package makes per node is not baked. The database
+# cluster is made on its node (the database role), over the node's own volume.
+AFTER_INSTALL: dict[Role, tuple[str, str]] = {
+    Role.database: ("database", "pg_dropcluster {{ database__version }} {{ database__cluster }}"),
+}
+
+
+def _role_values(role: str, root: Path) -> dict:
+    values = dict(role_defaults(role, root) or {})
+    if (root / "roles" / role / "vars" / "main.yml").exists():
+        values.update(role_vars(role, root) or {})
+    return values
+
+
+def _render(text: str, values: dict) -> str:
+    return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(text).render(values)
+
+
+def role_packages(root: Path, roles) -> list[str]:
+    """The packages baked for a node carrying `roles`: each role's list, its items templated
+    with the role's own defaults and variables."""
+    packages: set[str] = set()
+    for role in roles:
+        if role in ROLE_PACKAGES:
+            name, var = ROLE_PACKAGES[role]
+            values = _role_values(name, root)
+            items = values[var]
+            if not isinstance(items, list):
+                raise TypeError(f"roles/{name}: {var} must be a list to be baked in an image")
+            packages.update(_render(item, values) for item in items)
+    return sorted(packages - NOT_BAKED)
+
+
+def role_image(root: Path, roles, baked: bool | None = None) -> NodeImage:
+    """The image of a node carrying `roles`: the node image, plus the roles' packages unless
+    `baked` is false (default: EGOV_NODE_PACKAGES)."""
+    if baked is None:
+        baked = os.environ.get(PACKAGES_ENV, "image") != "converge"
+    common = node_image(root, baked)
+    packages = role_packages(root, roles)
+    if not packages or not baked:
+        return common
+    after = [_render(command, _role_values(name, root))
+             for role, (name, command) in sorted(AFTER_INSTALL.items()) if role in roles]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(root / "templates" / "node"),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    baked = sorted(r.value for r in roles if r in ROLE_PACKAGES)
+    dockerfile = env.get_template("Dockerfile.roles.j2").render(
+        node_image=common.tag, roles=baked, packages=packages, after=after,
+        image_label=IMAGE_LABEL)
+    return _image(root, {"Dockerfile": dockerfile.encode()}, common.tag, "-".join(baked))
+
+
+def stack_images(stack: Stack, root: Path, baked: bool | None = None) -> dict[str, NodeImage]:
+    """Each node's image, by node name."""
+    by_roles: dict[frozenset, NodeImage] = {}
+    result = {}
+    for node in stack.nodes:
+        key = frozenset(node.roles)
+        if key not in by_roles:
+            by_roles[key] = role_image(root, key, baked)
+        result[node.name] = by_roles[key]
+    return result
+
+
+def build_order(root: Path, images, baked: bool | None = None) -> list[NodeImage]:
+    """The distinct images, with the node image role images are built from, each after the
+    image it is built from."""
+    unique = {i.tag: i for i in images}
+    common = node_image(root, baked)
+    if any(i.base == common.tag for i in unique.values()):
+        unique.setdefault(common.tag, common)
+    return sorted(unique.values(), key=lambda i: (i.base in unique, i.tag))
 
 
 def write_context(image: NodeImage) -> Path:

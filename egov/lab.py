@@ -76,9 +76,8 @@ def prepare(stack: Stack, root: Path, log=print) -> Path:
     images.build_base_image(root, log=log)
     keys = access.admin_keys(stack, generate=True)
     plan = docker_plan.plan(stack, root, keys)
-    for spec in plan.images:
-        images.write_context(images.NodeImage(spec.tag, Path(spec.context),
-                                              images.node_image(root).files))
+    for image in images.build_order(root, images.stack_images(stack, root).values()):
+        images.write_context(image)
     folder = state_dir(stack.name)
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)

@@ -25,8 +25,9 @@ except StackError as exc:
     raise pulumi.RunError(exc.render()) from None
 
 plan = docker_plan.plan(stack, ROOT, admin_keys(stack))
-# The node image is built from this folder; writing it is idempotent.
-images.write_context(images.node_image(ROOT))
+# The node and role images are built from these folders; writing them is idempotent.
+for image in images.stack_images(stack, ROOT).values():
+    images.write_context(image)
 
 dc = DataCentre(stack.name, DataCentreArgs(stack=stack, plan=plan))
 

@@ -41,20 +41,22 @@ class DataCentre(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self))
             for n in plan.networks
         }
-        self.images = {
-            i.docker_host: NodeImage(
-                f"{name}-{i.docker_host}-node-image",
+        # By (host, tag); the plan lists each image after the one it is built from.
+        self.images: dict[tuple[str, str], NodeImage] = {}
+        for i in plan.images:
+            base = self.images.get((i.docker_host, i.base_image))
+            self.images[(i.docker_host, i.tag)] = NodeImage(
+                f"{name}-{i.docker_host}-{i.kind}-image",
                 NodeImageArgs(spec=i, provider=self.providers[i.docker_host]),
-                opts=pulumi.ResourceOptions(parent=self))
-            for i in plan.images
-        }
+                opts=pulumi.ResourceOptions(parent=self,
+                                            depends_on=[base.image] if base else None))
         self.nodes = {}
         for c in plan.containers:
             self.nodes[c.node] = Node(
                 f"{name}-{c.node}",
                 NodeArgs(
                     spec=c,
-                    image=self.images[c.docker_host].image_name,
+                    image=self.images[(c.docker_host, c.image)].image_name,
                     provider=self.providers[c.docker_host],
                     volumes=[v for v in plan.volumes if v.node == c.node],
                     networks=[self.networks[(c.docker_host, e.network)] for e in c.endpoints],

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from egov.images import ROLE_PACKAGES
 from egov.model import LABEL_NODE, LABEL_ROLE, LABEL_STACK, LABEL_ZONE, Role, load_stack
 from egov.plan import (
     CONTAINER,
@@ -42,15 +43,19 @@ def test_resource_counts_follow_the_model(planned):
     hosts = {stack.docker_host(n).name for n in stack.nodes}
     zones_per_host = {h: {a.zone for n in stack.nodes if stack.docker_host(n).name == h
                           for a in d.attachments[n.name]} for h in hosts}
+    # per host: the node image, and a role image per set of roles with packages to bake
+    kinds = {h: {frozenset(r for r in n.roles if r in ROLE_PACKAGES) for n in stack.nodes
+                 if stack.docker_host(n).name == h} - {frozenset()} for h in hosts}
+    images_count = sum(1 + len(k) for k in kinds.values())
     expected = {
         CONTAINER: len(stack.nodes),
         NETWORK: sum(len(z) for z in zones_per_host.values()),
         VOLUME: sum(len(n.volumes) for n in stack.nodes),
-        IMAGE: len(hosts),
+        IMAGE: images_count,
         PROVIDER: len(hosts),
         "egov:node:Node": len(stack.nodes),
         "egov:zone:ZoneNetwork": sum(len(z) for z in zones_per_host.values()),
-        "egov:image:NodeImage": len(hosts),
+        "egov:image:NodeImage": images_count,
         "egov:datacentre:DataCentre": 1,
     }
     got = {t: len(run.of_type(t)) for t in expected}

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""First boot of a node: unique SSH host keys, and the administrator account named by the
-container's environment (EGOV_ADMIN_USER, EGOV_ADMIN_KEYS: public keys, one per line).
+"""First boot of a node: unique SSH host keys and ssl-cert key pair, and the administrator
+account named by the container's environment (EGOV_ADMIN_USER, EGOV_ADMIN_KEYS: public
+keys, one per line).
 
 The provisioner (lab) or the Pulumi program sets that environment; nothing secret is in it.
 Safe to run at every boot.
@@ -21,6 +22,12 @@ for kind, bits in (("ed25519", []), ("rsa", ["-b", "4096"])):
     if not os.path.exists(key):
         subprocess.run(["ssh-keygen", "-q", "-t", kind, *bits, "-N", "", "-f", key],
                        check=True, stdout=subprocess.DEVNULL)
+
+# ssl-cert's default key pair, which the node image leaves out so that no two nodes share it.
+if os.path.exists("/usr/sbin/make-ssl-cert") and not os.path.exists(
+        "/etc/ssl/private/ssl-cert-snakeoil.key"):
+    subprocess.run(["make-ssl-cert", "generate-default-snakeoil"], check=True,
+                   stdout=subprocess.DEVNULL)
 
 user = env.get("EGOV_ADMIN_USER")
 keys = [k.strip() for k in env.get("EGOV_ADMIN_KEYS", "").splitlines() if k.strip()]

@@ -1,0 +1,87 @@
+"""Node and role images as rendered from the model and the roles (no Docker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from egov import docker_plan, images
+from egov.model import Role, load_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return load_stack(ROOT, "lab")
+
+
+def test_every_baked_package_is_one_its_role_installs():
+    for role, (name, var) in images.ROLE_PACKAGES.items():
+        baked = images.role_packages(ROOT, [role])
+        assert baked, f"{role}: nothing to bake"
+        role_files = {**yaml.safe_load((ROOT / "roles" / name / "defaults" / "main.yml")
+                                       .read_text())}
+        vars_file = ROOT / "roles" / name / "vars" / "main.yml"
+        if vars_file.exists():
+            role_files.update(yaml.safe_load(vars_file.read_text()))
+        assert var in role_files, f"roles/{name} has no {var}"
+        tasks = "".join(p.read_text() for p in (ROOT / "roles" / name / "tasks").glob("*.yml"))
+        # installed by a task, directly or through the role's list of packages
+        used_by = [v for v, value in role_files.items() if var in str(value)]
+        assert var in tasks or any(f"{v} }}}}" in tasks for v in used_by), (
+            f"roles/{name}: no task installs {var}")
+        assert not images.NOT_BAKED & set(baked)
+
+
+def test_slapd_is_left_to_the_directory_role():
+    baked = images.role_packages(ROOT, [Role.directory, Role.identity])
+    assert "slapd" not in baked and "ldap-utils" in baked and "lemonldap-ng" in baked
+
+
+def test_templated_package_names_are_rendered_with_the_role_defaults():
+    assert "postgresql-15" in images.role_packages(ROOT, [Role.database])
+
+
+def test_each_node_gets_the_image_of_its_roles(lab):
+    by_node = images.stack_images(lab, ROOT, baked=True)
+    common = images.node_image(ROOT, baked=True)
+    assert by_node["bastion"] is common or by_node["bastion"].tag == common.tag
+    assert by_node["app1"].tag == by_node["app2"].tag
+    assert len({by_node[n].tag for n in ("gateway", "identity", "database", "monitoring",
+                                         "backup", "app1", "bastion")}) == 7
+    database = by_node["database"].files["Dockerfile"].decode()
+    assert f"FROM {common.tag}" in database
+    assert "pg_dropcluster 15 main" in database
+    # the packages' units stay off until their roles enable them
+    assert "systemctl disable" in database
+
+
+def test_without_baked_packages_every_node_shares_the_plain_node_image(lab):
+    by_node = images.stack_images(lab, ROOT, baked=False)
+    assert {i.tag for i in by_node.values()} == {images.node_image(ROOT, baked=False).tag}
+    assert images.build_order(ROOT, by_node.values(), baked=False) == [
+        images.node_image(ROOT, baked=False)]
+
+
+def test_the_plan_builds_the_node_image_before_the_role_images(lab):
+    plan = docker_plan.plan(lab, ROOT, ["ssh-ed25519 AAAA test"])
+    tags = [i.tag for i in plan.images]
+    common = images.node_image(ROOT).tag
+    assert tags[0] == common and len(tags) == len(set(tags))
+    assert all(i.base_image == common for i in plan.images[1:])
+    assert {c.image for c in plan.containers} <= set(tags)
+
+
+def test_no_node_image_carries_a_shared_ssl_cert_key():
+    dockerfile = images.node_image(ROOT, baked=True).files["Dockerfile"].decode()
+    assert "rm -f /etc/ssl/private/ssl-cert-snakeoil.key" in dockerfile
+    firstboot = (ROOT / "templates" / "node" / "files" / "egov-firstboot.py").read_text()
+    assert "generate-default-snakeoil" in firstboot
+
+
+def test_the_database_role_makes_a_cluster_that_no_package_made():
+    tasks = (ROOT / "roles" / "database" / "tasks" / "packages.yml").read_text()
+    assert "pg_createcluster --locale" in tasks
