@@ -180,11 +180,11 @@ def role_image(root: Path, roles, baked: bool | None = None) -> NodeImage:
              for role, (name, command) in sorted(AFTER_INSTALL.items()) if role in roles]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(root / "templates" / "node"),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    baked = sorted(r.value for r in roles if r in ROLE_PACKAGES)
+    named = sorted(r.value for r in roles if r in ROLE_PACKAGES)
     dockerfile = env.get_template("Dockerfile.roles.j2").render(
-        node_image=common.tag, roles=baked, packages=packages, after=after,
+        node_image=common.tag, roles=named, packages=packages, after=after,
         image_label=IMAGE_LABEL)
-    return _image(root, {"Dockerfile": dockerfile.encode()}, common.tag, "-".join(baked))
+    return _image(root, {"Dockerfile": dockerfile.encode()}, common.tag, "-".join(named))
 
 
 def stack_images(stack: Stack, root: Path, baked: bool | None = None) -> dict[str, NodeImage]:
