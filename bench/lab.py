@@ -89,8 +89,7 @@ def last_up() -> dict:
 def node_image_tags(env: dict[str, str]) -> list[str]:
     """The lab's node and role images as `env` builds them."""
     baked = env.get(images.PACKAGES_ENV) != "converge"
-    built = images.stack_images(load_stack(ROOT, "lab"), ROOT, baked).values()
-    return [i.tag for i in images.build_order(ROOT, built, baked)]
+    return [i.tag for i in images.stack_builds(load_stack(ROOT, "lab"), ROOT, baked)]
 
 
 def cold(env: dict[str, str], with_images: bool) -> dict:

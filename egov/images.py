@@ -199,6 +199,11 @@ def stack_images(stack: Stack, root: Path, baked: bool | None = None) -> dict[st
     return result
 
 
+def stack_builds(stack: Stack, root: Path, baked: bool | None = None) -> list[NodeImage]:
+    """Every image the stack's nodes need, in build order: what to write and build."""
+    return build_order(root, stack_images(stack, root, baked).values(), baked)
+
+
 def build_order(root: Path, images, baked: bool | None = None) -> list[NodeImage]:
     """The distinct images, with the node image role images are built from, each after the
     image it is built from."""

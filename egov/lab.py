@@ -76,7 +76,7 @@ def prepare(stack: Stack, root: Path, log=print) -> Path:
     images.build_base_image(root, log=log)
     keys = access.admin_keys(stack, generate=True)
     plan = docker_plan.plan(stack, root, keys)
-    for image in images.build_order(root, images.stack_images(stack, root).values()):
+    for image in images.stack_builds(stack, root):
         images.write_context(image)
     folder = state_dir(stack.name)
     folder.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ except StackError as exc:
 
 plan = docker_plan.plan(stack, ROOT, admin_keys(stack))
 # The node and role images are built from these folders; writing them is idempotent.
-for image in images.stack_images(stack, ROOT).values():
+for image in images.stack_builds(stack, ROOT):
     images.write_context(image)
 
 dc = DataCentre(stack.name, DataCentreArgs(stack=stack, plan=plan))

@@ -12,13 +12,13 @@ from egov import images
 pytestmark = pytest.mark.lab
 
 # Each unit Debian would enable (preset enabled) that is disabled on the node, with the
-# package that ships it; template units are enabled by instance, so they are left out.
-DISABLED_UNITS = r"""
+# packages that ship it; template units are enabled by instance, so they are left out.
+DISABLED_PRESET_UNITS = r"""
 systemctl list-unit-files --state=disabled --no-legend | awk '$3 == "enabled" {print $1}' |
 while read -r unit; do
   case "$unit" in *@*) continue ;; esac
   path=$(systemctl show -P FragmentPath "$unit")
-  echo "$unit $(dpkg -S "$path" 2>/dev/null | cut -d: -f1)"
+  echo "$unit $(dpkg -S "$path" 2>/dev/null | cut -d: -f1 | tr -d ,)"
 done
 """
 
@@ -33,7 +33,7 @@ def _on_node(lab, node, script: str) -> str:
 def test_no_unit_of_a_baked_package_stays_off(lab):
     for node in lab.stack.nodes:
         baked = set(images.role_packages(lab.root, node.roles))
-        off = [line.split() for line in _on_node(lab, node, DISABLED_UNITS).splitlines()]
+        off = [line.split() for line in _on_node(lab, node, DISABLED_PRESET_UNITS).splitlines()]
         left = [unit for unit, *package in off if set(package) & baked]
         assert not left, (f"{node.name}: units of packages baked in its image are disabled, "
                           f"and no role enables them: {left}")

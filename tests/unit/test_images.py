@@ -48,7 +48,7 @@ def test_templated_package_names_are_rendered_with_the_role_defaults():
 def test_each_node_gets_the_image_of_its_roles(lab):
     by_node = images.stack_images(lab, ROOT, baked=True)
     common = images.node_image(ROOT, baked=True)
-    assert by_node["bastion"] is common or by_node["bastion"].tag == common.tag
+    assert by_node["bastion"].tag == common.tag
     assert by_node["app1"].tag == by_node["app2"].tag
     assert len({by_node[n].tag for n in ("gateway", "identity", "database", "monitoring",
                                          "backup", "app1", "bastion")}) == 7
@@ -85,3 +85,13 @@ def test_no_node_image_carries_a_shared_ssl_cert_key():
 def test_the_database_role_makes_a_cluster_that_no_package_made():
     tasks = (ROOT / "roles" / "database" / "tasks" / "packages.yml").read_text()
     assert "pg_createcluster --locale" in tasks
+
+
+def test_the_stack_builds_include_the_node_image_even_when_no_node_uses_it_directly():
+    # only nodes with packages to bake: the node image is still written and built first
+    stack = load_stack(ROOT, "lab")
+    stack.nodes[:] = [n for n in stack.nodes if images.role_packages(ROOT, n.roles)]
+    builds = images.stack_builds(stack, ROOT, baked=True)
+    assert "bastion" not in {n.name for n in stack.nodes}
+    assert builds[0].tag == images.node_image(ROOT, baked=True).tag
+    assert all(b.base == builds[0].tag for b in builds[1:])
