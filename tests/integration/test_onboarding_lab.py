@@ -13,7 +13,9 @@ import ssl
 
 import pytest
 
+from egov.artifacts import build_wheel
 from egov.model import Role, load_stack
+from egov.onboarding import DEFAULT_ARTIFACT
 from egov.paths import state_dir
 
 from .browser import Browser, tls_context
@@ -85,6 +87,40 @@ def test_a_second_converge_with_five_services_changes_nothing(lab, onboarded):
     report = json.loads((state_dir("lab") / "last-up.json").read_text())
     assert report["converge"]["changed"] == {}, \
         f"converge changed on re-run (node: tasks): {report['converge']['changed']}"
+
+
+def test_a_new_build_of_the_reference_service_replaces_the_installed_one(lab, onboarded,
+                                                                        tmp_path):
+    """A change to the reference service's source gives a wheel of a new version (it carries
+    a hash of the source): the next converge installs it in the environment of every service
+    that runs it, in place of the old one, and restarts those services."""
+    root, env, _ = onboarded
+    source = root / "apps" / DEFAULT_ARTIFACT
+    old = build_wheel(source, tmp_path / "old").name.split("-")[1]
+    with open(source / "egov_reference_service" / "__init__.py", "a") as f:
+        f.write("# a later build\n")
+    new = build_wheel(source, tmp_path / "new").name.split("-")[1]
+    assert new != old
+    stack = load_stack(root, "lab")
+    running = [(ref, svc.name) for svc in stack.services if svc.artifact == DEFAULT_ARTIFACT
+               for ref in svc.nodes]
+    started = {(ref, name): lab.ssh(ref, f"systemctl show -P ExecMainStartTimestampMonotonic "
+                                         f"egov-{name}").stdout.strip()
+               for ref, name in running}
+    res = egov("up", "lab", "--no-verify", root=root, env=env, timeout=3600)
+    assert res.returncode == 0, f"egov up lab:\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
+    for ref, name in running:
+        found = lab.ssh(ref, f"sudo -n sh -c 'ls -d /opt/egov/{name}/venv/lib/python3*/"
+                             "site-packages/egov_reference_service-*.dist-info'")
+        versions = sorted(line.removesuffix(".dist-info").rsplit("-", 1)[1]
+                          for line in found.stdout.split())
+        assert versions == [new], f"{ref}: {name} has {versions}, not only {new}"
+        state = dict(line.split("=", 1) for line in lab.ssh(
+            ref, "systemctl show -p ActiveState -p ExecMainStartTimestampMonotonic "
+                 f"egov-{name}").stdout.split())
+        assert state["ActiveState"] == "active" \
+            and state["ExecMainStartTimestampMonotonic"] != started[(ref, name)], \
+            f"{ref}: egov-{name} was not restarted onto {new} ({state})"
 
 
 def test_taking_the_service_out_of_the_stack_removes_it_from_the_nodes(lab, onboarded, ca_file):
