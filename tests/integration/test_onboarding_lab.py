@@ -1,8 +1,9 @@
 """Onboarding a new agency's service: `egov service new` in a throwaway copy of the project,
 then `egov up lab` from that copy deploys it with its database, SSO client, route,
-certificate, monitoring target, backup entry and checks, and a second converge of all
-five services changes nothing. It changes the running lab, so it runs with the destructive
-drills, before the lab is taken down."""
+certificate, monitoring target, backup entry and checks, a second converge of all five
+services changes nothing, and a new build of the reference service replaces the installed
+one. It changes the running lab, so it runs with the destructive drills, before the lab is
+taken down."""
 
 from __future__ import annotations
 
@@ -96,8 +97,9 @@ def test_a_new_build_of_the_reference_service_replaces_the_installed_one(lab, on
     that runs it, in place of the old one, and restarts those services."""
     root, env, _ = onboarded
     source = root / "apps" / DEFAULT_ARTIFACT
+    package = DEFAULT_ARTIFACT.replace("-", "_")
     old = build_wheel(source, tmp_path / "old").name.split("-")[1]
-    with open(source / "egov_reference_service" / "__init__.py", "a") as f:
+    with open(source / package / "__init__.py", "a") as f:
         f.write("# a later build\n")
     new = build_wheel(source, tmp_path / "new").name.split("-")[1]
     assert new != old
@@ -111,7 +113,7 @@ def test_a_new_build_of_the_reference_service_replaces_the_installed_one(lab, on
     assert res.returncode == 0, f"egov up lab:\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
     for ref, name in running:
         found = lab.ssh(ref, f"sudo -n sh -c 'ls -d /opt/egov/{name}/venv/lib/python3*/"
-                             "site-packages/egov_reference_service-*.dist-info'")
+                             f"site-packages/{package}-*.dist-info'")
         versions = sorted(line.removesuffix(".dist-info").rsplit("-", 1)[1]
                           for line in found.stdout.split())
         assert versions == [new], f"{ref}: {name} has {versions}, not only {new}"
