@@ -90,6 +90,13 @@ def test_a_second_converge_with_five_services_changes_nothing(lab, onboarded):
         f"converge changed on re-run (node: tasks): {report['converge']['changed']}"
 
 
+def _unit_state(lab, node: str, service: str) -> dict[str, str]:
+    """Whether the service's unit is active and when its main process started."""
+    out = lab.ssh(node, "systemctl show -p ActiveState -p ExecMainStartTimestampMonotonic "
+                        f"egov-{service}").stdout
+    return dict(line.split("=", 1) for line in out.split())
+
+
 def test_a_new_build_of_the_reference_service_replaces_the_installed_one(lab, onboarded,
                                                                         tmp_path):
     """A change to the reference service's source gives a wheel of a new version (it carries
@@ -106,8 +113,7 @@ def test_a_new_build_of_the_reference_service_replaces_the_installed_one(lab, on
     stack = load_stack(root, "lab")
     running = [(ref, svc.name) for svc in stack.services if svc.artifact == DEFAULT_ARTIFACT
                for ref in svc.nodes]
-    started = {(ref, name): lab.ssh(ref, f"systemctl show -P ExecMainStartTimestampMonotonic "
-                                         f"egov-{name}").stdout.strip()
+    started = {(ref, name): _unit_state(lab, ref, name)["ExecMainStartTimestampMonotonic"]
                for ref, name in running}
     res = egov("up", "lab", "--no-verify", root=root, env=env, timeout=3600)
     assert res.returncode == 0, f"egov up lab:\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
@@ -117,9 +123,7 @@ def test_a_new_build_of_the_reference_service_replaces_the_installed_one(lab, on
         versions = sorted(line.removesuffix(".dist-info").rsplit("-", 1)[1]
                           for line in found.stdout.split())
         assert versions == [new], f"{ref}: {name} has {versions}, not only {new}"
-        state = dict(line.split("=", 1) for line in lab.ssh(
-            ref, "systemctl show -p ActiveState -p ExecMainStartTimestampMonotonic "
-                 f"egov-{name}").stdout.split())
+        state = _unit_state(lab, ref, name)
         assert state["ActiveState"] == "active" \
             and state["ExecMainStartTimestampMonotonic"] != started[(ref, name)], \
             f"{ref}: egov-{name} was not restarted onto {new} ({state})"
