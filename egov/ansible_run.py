@@ -46,11 +46,10 @@ class RunResult:
 def strategy_settings(strategy: str = "egov_linear") -> dict[str, str]:
     """Mitogen's strategy: one Python interpreter per node kept open for the whole run,
     modules sent to it once, instead of an SSH command and a fresh interpreter per task.
-    The project's egov_linear (plugins/strategy) is Mitogen's, forking a worker only for
-    what reaches a node (skips and controller-side actions stay in the controller; see the
-    plugin). Mitogen's plugins live in the
-    venv, so the path is found here rather than in ansible.cfg; `ansible-playbook` run by
-    hand with ansible.cfg alone uses the linear strategy."""
+    The project's egov_linear (plugins/strategy) is Mitogen's, running tasks on threads
+    of the controller instead of forked workers (see the plugin). Mitogen's plugins live
+    in the venv, so the path is found here rather than in ansible.cfg; `ansible-playbook`
+    run by hand with ansible.cfg alone uses the linear strategy."""
     import ansible_mitogen
 
     mitogen = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"

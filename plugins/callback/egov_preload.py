@@ -1,7 +1,8 @@
-"""Do once, in the controller, work every forked worker would otherwise do again.
+"""Do once, in the controller, work every task would otherwise do again.
 
-The controller forks a worker for every task on every node, and a worker starts with
-what the controller holds at that moment and loses what it does itself when it ends:
+Every task on every node runs in the controller's process (on a thread of the egov_linear
+strategy, or in a worker forked from it with Mitogen's or Ansible's strategy, which starts
+with what the controller holds at that moment and loses what it does itself when it ends):
 
 - Ansible's own filter and test plugins are loaded before the playbook starts (about
   17 ms a task on a 2-core machine, when each worker loaded them the first time it
@@ -13,7 +14,7 @@ what the controller holds at that moment and loses what it does itself when it e
   of the compile), as Jinja's own bytecode cache keys a template file by its source.
   The strings a play and a task will template (variables of the play, its roles and its
   hosts, task fields and arguments, the role files of template tasks) are compiled in the
-  controller before its workers are forked, so they inherit the bytecode.
+  controller before the task runs, so a forked worker inherits the bytecode too.
 
 A hit gives the same bytecode a compile would have given; only a new Template object is
 made from it (as a loaded bytecode cache entry is), bound to the asking environment.
@@ -42,13 +43,13 @@ from jinja2.environment import TemplateExpression
 DOCUMENTATION = """
 name: egov_preload
 type: aggregate
-short_description: load the Jinja plugins and compile the templates before workers fork
+short_description: load the Jinja plugins and compile the templates before tasks run
 description:
   - At the start of a playbook, loads every builtin Jinja filter and test plugin in the
-    controller process, so the workers forked for each task inherit them.
+    controller process, so every task (and a worker forked for it) finds them loaded.
   - Keeps the bytecode of every Jinja template compiled, by its text and the compile's
     settings, and compiles the templates of each play and task in the controller before
-    its workers are forked.
+    the task runs.
 """
 
 TEMPLATE_ACTIONS = {"template", "ansible.builtin.template", "ansible.legacy.template"}

@@ -1,6 +1,6 @@
 """What egov does to keep a converge's controller work short, and that it changes no result:
 the inventory's machine-dependent variables handed over resolved, the builtin Jinja plugins
-loaded and the templates compiled before the workers fork."""
+loaded and the templates compiled before the tasks run."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_converge_hands_over_the_machine_vars_unless_told_not_to(setting, monkey
     assert extra == ([] if setting else [inventory.machine_vars(stack)])
 
 
-def test_the_builtin_filters_and_tests_are_loaded_before_the_first_fork():
+def test_the_builtin_filters_and_tests_are_loaded_when_the_playbook_starts():
     probe = (
         "import sys\n"
         f"sys.path.insert(0, {str(ROOT / 'plugins' / 'callback')!r})\n"

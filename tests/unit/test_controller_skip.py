@@ -1,9 +1,11 @@
-"""The egov_linear strategy decides in the controller the tasks a node skips and runs there
-the actions that never reach a node: the run gives every node the same results as
-Mitogen's own strategy, and forks a worker only for what runs on a node."""
+"""The egov_linear strategy runs every task on threads of the controller instead of forked
+workers, decides there the tasks a node skips and runs at once the actions that never
+reach a node: the run gives every node the same results as Mitogen's own strategy, which
+forks a worker for each task on each node, and forks none."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -126,5 +128,51 @@ def test_the_controller_decides_and_runs_what_never_reaches_a_node(tmp_path):
     assert {r["status"] for r in ours if r["task"].startswith("A condition on")} == {"ignored"}
     assert "secret n" not in our_log
     # Mitogen's strategy forks for each of 10 tasks on 3 nodes, the included task and the
-    # handler; only the command and the include on n1 reach a node.
-    assert (our_forks, mitogen_forks) == (2, 32)
+    # handler.
+    assert (our_forks, mitogen_forks) == (0, 32)
+
+
+SPANS = """\
+- name: Tasks on three nodes at once, and one node at a time
+  hosts: nodes
+  gather_facts: false
+  tasks:
+    - name: At once
+      ansible.builtin.command: "{{ span }} together-{{ inventory_hostname }}"
+    - name: One node at a time
+      ansible.builtin.command: "{{ span }} alone-{{ inventory_hostname }}"
+      throttle: 1
+  vars:
+    span: >-
+      python3 -c "import sys, time; a = time.time(); time.sleep(0.6);
+      open(sys.argv[1], 'w').write(f'{a} {time.time()}')"
+"""
+
+
+def _overlaps(work: Path, kind: str) -> int:
+    spans = sorted(tuple(map(float, p.read_text().split())) for p in work.glob(f"{kind}-n*"))
+    assert len(spans) == 3
+    return sum(1 for (_, end), (start, _) in itertools.pairwise(spans) if start < end)
+
+
+def test_tasks_run_on_several_nodes_at_once_and_throttle_holds(tmp_path):
+    """The threads run a task on every node at once (forks allowing), and a task's
+    `throttle` limits how many nodes run it at a time, as with forked workers."""
+    work = tmp_path / "spans"
+    work.mkdir()
+    # Mitogen runs one call at a time in an interpreter, and local nodes with the same
+    # interpreter share one: each node gets its own path to it.
+    for number in (1, 2, 3):
+        (work / f"python{number}").symlink_to(sys.executable)
+    (work / "inventory.ini").write_text(
+        "[nodes]\n" + "".join(f"n{n} ansible_python_interpreter={work}/python{n}\n"
+                               for n in (1, 2, 3))
+        + "[nodes:vars]\nansible_connection=local\n")
+    (work / "site.yml").write_text(SPANS)
+    env = ansible_env(ROOT, {"EGOV_EVENTS_FILE": str(work / "events.jsonl"),
+                             **strategy_settings("egov_linear")})
+    run = subprocess.run([sys.executable, "-m", "ansible", "playbook", "-i", "inventory.ini",
+                          "site.yml"], cwd=work, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert _overlaps(work, "together") >= 1
+    assert _overlaps(work, "alone") == 0
