@@ -44,7 +44,7 @@ from ansible.executor.task_executor import TaskExecutor
 from ansible.executor.task_result import _RawTaskResult
 from ansible.playbook.handler import Handler
 from ansible.plugins import loader as plugin_loader
-from ansible.plugins.loader import strategy_loader
+from ansible.plugins.loader import PluginLoader, strategy_loader
 
 DOCUMENTATION = """
 name: egov_linear
@@ -65,6 +65,21 @@ CONTROLLER_ACTIONS = frozenset(
     for name in ("assert", "validate_argument_spec", "set_fact", "debug", "fail"))
 
 Base = strategy_loader.get("linear", class_only=True)
+
+# Ansible loads a plugin's file by hand: the module goes into sys.modules before its code
+# has run, so a second thread asking for the same plugin then gets it half made ("has no
+# attribute 'LookupModule'"). A forked worker was alone in its process; threads load one
+# plugin file at a time.
+_plugin_file_lock = threading.RLock()
+_load_module_source = PluginLoader._load_module_source
+
+
+def _load_module_source_alone(self, **kwargs):
+    with _plugin_file_lock:
+        return _load_module_source(self, **kwargs)
+
+
+PluginLoader._load_module_source = _load_module_source_alone
 
 
 def skipped_in_controller(task, task_vars) -> dict | None:
@@ -233,16 +248,19 @@ class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
 
     def _execute(self, host, task, task_vars, play_context, gate=None) -> None:
         """A worker's own steps, without the fork: Ansible's task executor on a copy of the
-        task (the executor squashes and post-validates it), its result sent back through
-        the results queue."""
+        task (the executor squashes and post-validates it) and of its variables, its result
+        handed to the strategy as a worker's."""
         # its blocks without their lists of tasks: the executor reads their attributes only
         own = task.copy(exclude_tasks=True)
         try:
             if gate is not None:
                 gate.acquire()
             try:
+                # The executor writes loop, search-path and registered variables into its
+                # variables; a worker's changes stayed in the worker, and the strategy still
+                # reads these.
                 with _task.TaskContext(own):
-                    result = TaskExecutor(host, own, task_vars, play_context, self._loader,
+                    result = TaskExecutor(host, own, dict(task_vars), play_context, self._loader,
                                           plugin_loader.get_plugin_loader_namespace(),
                                           self._in_process, self._variable_manager).run()
             finally:

@@ -176,3 +176,37 @@ def test_tasks_run_on_several_nodes_at_once_and_throttle_holds(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert _overlaps(work, "together") >= 1
     assert _overlaps(work, "alone") == 0
+
+
+FIRST_LOADS = """\
+import sys, threading
+from ansible.plugins.loader import init_plugin_loader, lookup_loader
+init_plugin_loader()
+sys.path.insert(0, sys.argv[1])
+import egov_linear  # noqa: F401
+errors = []
+for name in ("ansible.builtin.url", "ansible.builtin.file", "ansible.builtin.password"):
+    barrier = threading.Barrier(8)
+    def load(name=name, barrier=barrier):
+        barrier.wait()
+        try:
+            assert lookup_loader.get(name) is not None, f"{name}: not found"
+        except Exception as e:
+            errors.append(f"{name}: {e!r}")
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+print(errors)
+"""
+
+
+def test_a_plugin_first_asked_for_by_several_threads_at_once_loads_whole():
+    """Ansible puts a plugin's module in sys.modules before running its code; without the
+    strategy's lock a second thread got it half made ("has no attribute 'LookupModule'"),
+    which failed a lookup on some nodes of a cold bring-up."""
+    run = subprocess.run([sys.executable, "-c", FIRST_LOADS, str(ROOT / "plugins" / "strategy")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip() == "[]"
