@@ -137,6 +137,10 @@ SPANS = """\
   hosts: nodes
   gather_facts: false
   tasks:
+    # Mitogen starts the nodes' interpreters one at a time: started first, they cannot
+    # stagger the spans below.
+    - name: Start each node's interpreter
+      ansible.builtin.ping:
     - name: At once
       ansible.builtin.command: "{{ span }} together-{{ inventory_hostname }}"
     - name: One node at a time
@@ -144,7 +148,7 @@ SPANS = """\
       throttle: 1
   vars:
     span: >-
-      python3 -c "import sys, time; a = time.time(); time.sleep(0.6);
+      python3 -c "import sys, time; a = time.time(); time.sleep(1);
       open(sys.argv[1], 'w').write(f'{a} {time.time()}')"
 """
 
