@@ -241,6 +241,8 @@ class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
     def _throttle(self, task, task_vars) -> threading.BoundedSemaphore | None:
         """The gate of a task with `throttle`: at most that many nodes run it at once, as
         Ansible's strategy allows that many workers."""
+        if not task.throttle:  # the default, 0: nothing to template
+            return None
         throttle = int(TemplateEngine(loader=self._loader, variables=task_vars)
                        .template(task.throttle))
         if throttle <= 0 or task.run_once:
@@ -279,8 +281,7 @@ class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
         self._tqm.send_callback("v2_runner_on_start", host, task)
 
     def _give_result(self, host, ran, result) -> None:
-        """The result on the worker's path: through the results queue, after the loop items'
-        callbacks the executor sent there (the strategy forgets the task once it has
-        processed the result)."""
+        """The result on the worker's path, after the loop items' callbacks the executor sent
+        (the strategy forgets the task once it has processed the result)."""
         self._in_process.send_task_result(_RawTaskResult(
             host=host, task=ran, return_data=result, task_fields=ran.dump_attrs()))
