@@ -24,6 +24,22 @@ def _dump(data: object) -> str:
 
 def render(stack: Stack) -> dict[str, str]:
     """Relative path -> file content of the stack's inventory."""
+    head = HEADER.format(stack=stack.name, file=stack.file)
+    files = {"hosts.yml": head + _dump(_hosts(stack))}
+    group_vars = {
+        "connection.yml": _connection(stack),
+        "stack.yml": _stack(stack),
+        "network.yml": _network(stack),
+        "sites.yml": _sites(stack),
+        "services.yml": _services(stack),
+    }
+    for name, data in group_vars.items():
+        files[f"group_vars/all/{name}"] = head + _dump(data)
+    return files
+
+
+def _hosts(stack: Stack) -> dict:
+    """hosts.yml: every node with its addresses, grouped by zone and by role."""
     d = stack.derived
     hosts = {
         n.name: {
@@ -44,54 +60,71 @@ def render(stack: Stack) -> dict[str, str]:
         members = [n.name for n in stack.nodes_with(role)]
         if members:
             children[f"role_{role.value}"] = {"hosts": {m: None for m in members}}
-    hosts_yml = {"all": {"hosts": hosts, "children": children}}
+    return {"all": {"hosts": hosts, "children": children}}
 
+
+def _connection(stack: Stack) -> dict:
+    """group_vars/all/connection.yml: how Ansible reaches the nodes."""
     # The same values as machine_vars(), found again on whichever machine runs Ansible.
     state = ("{{ lookup('ansible.builtin.env', 'EGOV_STATE_DIR') | default(lookup("
              "'ansible.builtin.env', 'HOME') ~ '/.local/state/egov', true) }}")
-    group_vars = {
-        "connection.yml": {
-            "egov_state_dir": f"{state}/{stack.name}",
-            # Every node, the bastion included, is reached by the stack's SSH config:
-            # the bastion at its published port, all others through it (ProxyJump).
-            "ansible_ssh_common_args": "-F {{ egov_state_dir }}/ssh/ssh_config",
-            "ansible_user": stack.access.admin_user,
-            "ansible_python_interpreter": "/usr/bin/python3",
-        },
-        "stack.yml": {
-            "egov_stack_name": stack.name,
-            "egov_environment": stack.environment.value,
-            "egov_domain": stack.domain,
-            "egov_admin_user": stack.access.admin_user,
-            # where the public reaches the gateways (redirects and X-Forwarded-Port)
-            "egov_gateway_https_port": stack.gateway.https_port,
-            "egov_admin_keys": list(stack.access.admin_keys),
-            # The lab's key pair is generated on the machine, in the state folder.
-            "egov_admin_key_files": (["{{ egov_state_dir }}/ssh/id_ed25519.pub"]
-                                     if stack.environment == Environment.lab else []),
-        },
-        "network.yml": {
-            "egov_zones": [{"name": z.name, "subnet": str(z.subnet), "purpose": z.purpose.value,
-                            "egress": z.egress} for z in stack.zones],
-            # allowed flows: from zone -> to zone -> [{port, protocol, purpose}]
-            "egov_reachability": {
-                src: {dst: [{"port": a.port, "protocol": a.protocol, "purpose": a.purpose}
-                            for a in allowed]
-                      for dst, allowed in row.items() if allowed}
-                for src, row in d.matrix.items()
-            },
+    return {
+        "egov_state_dir": f"{state}/{stack.name}",
+        # Every node, the bastion included, is reached by the stack's SSH config:
+        # the bastion at its published port, all others through it (ProxyJump).
+        "ansible_ssh_common_args": "-F {{ egov_state_dir }}/ssh/ssh_config",
+        "ansible_user": stack.access.admin_user,
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
+
+
+def _stack(stack: Stack) -> dict:
+    """group_vars/all/stack.yml: the stack's name, domain and administrators."""
+    return {
+        "egov_stack_name": stack.name,
+        "egov_environment": stack.environment.value,
+        "egov_domain": stack.domain,
+        "egov_admin_user": stack.access.admin_user,
+        # where the public reaches the gateways (redirects and X-Forwarded-Port)
+        "egov_gateway_https_port": stack.gateway.https_port,
+        "egov_admin_keys": list(stack.access.admin_keys),
+        # The lab's key pair is generated on the machine, in the state folder.
+        "egov_admin_key_files": (["{{ egov_state_dir }}/ssh/id_ed25519.pub"]
+                                 if stack.environment == Environment.lab else []),
+    }
+
+
+def _network(stack: Stack) -> dict:
+    """group_vars/all/network.yml: the zones and the flows allowed between them."""
+    return {
+        "egov_zones": [{"name": z.name, "subnet": str(z.subnet), "purpose": z.purpose.value,
+                        "egress": z.egress} for z in stack.zones],
+        # allowed flows: from zone -> to zone -> [{port, protocol, purpose}]
+        "egov_reachability": {
+            src: {dst: [{"port": a.port, "protocol": a.protocol, "purpose": a.purpose}
+                        for a in allowed]
+                  for dst, allowed in row.items() if allowed}
+            for src, row in stack.derived.matrix.items()
         },
     }
-    group_vars["sites.yml"] = {
+
+
+def _sites(stack: Stack) -> dict:
+    """group_vars/all/sites.yml: the gateway's public sites."""
+    return {
         # public names served by the gateway and the backends behind each
         "egov_public_sites": [
             {"name": site.name, "kind": site.kind, "backends": list(site.backends),
              **({"service": site.service, "relation": site.relation} if site.service else {})}
-            for site in d.sites
+            for site in stack.derived.sites
         ],
     }
+
+
+def _services(stack: Stack) -> dict:
+    """group_vars/all/services.yml: the services, their login clients and scrape targets."""
     sso = [svc for svc in stack.services if svc.access.login == "sso"]
-    group_vars["services.yml"] = {
+    return {
         # the e-government services of the stack, as their manifests give them, with the
         # access policy their relation implies and the URL the public uses
         "egov_services": [
@@ -115,17 +148,12 @@ def render(stack: Stack) -> dict[str, str]:
         # Prometheus scrape jobs of the services, at each node's home address
         "egov_service_targets": [
             {"name": svc.name,
-             "targets": [f"{d.address[ref]}:{svc.port}" for ref in svc.nodes],
+             "targets": [f"{stack.derived.address[ref]}:{svc.port}" for ref in svc.nodes],
              "labels": {"service": svc.name, "relation": svc.relation.value},
              "metrics_path": "/metrics"}
             for svc in stack.services
         ],
     }
-    head = HEADER.format(stack=stack.name, file=stack.file)
-    files = {"hosts.yml": head + _dump(hosts_yml)}
-    for name, data in group_vars.items():
-        files[f"group_vars/all/{name}"] = head + _dump(data)
-    return files
 
 
 def machine_vars(stack: Stack) -> dict[str, str]:
