@@ -17,8 +17,6 @@ import yaml
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from egov.paths import PACKAGE_ROOT
-
 
 @dataclass
 class RunResult:
@@ -33,6 +31,10 @@ class RunResult:
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     # host -> what the run left in place: {"files": {path: sha1}, "units": [name]}
     managed: dict[str, dict] = field(default_factory=dict)
+    # host -> seconds its tasks took, one after another
+    host_seconds: dict[str, float] = field(default_factory=dict)
+    # the Ansible strategies its plays ran on
+    strategies: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -43,23 +45,78 @@ class RunResult:
         return sum(len(v) for v in self.changed.values())
 
 
-def strategy_settings(strategy: str = "egov_linear") -> dict[str, str]:
-    """Mitogen's strategy: one Python interpreter per node kept open for the whole run,
-    modules sent to it once, instead of an SSH command and a fresh interpreter per task.
-    The project's egov_linear (plugins/strategy) is Mitogen's, running tasks on threads
-    of the controller instead of forked workers (see the plugin). Mitogen's plugins live
-    in the venv, so the path is found here rather than in ansible.cfg; `ansible-playbook`
-    run by hand with ansible.cfg alone uses the linear strategy."""
-    import ansible_mitogen
-
-    mitogen = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
-    own = PACKAGE_ROOT / "plugins" / "strategy"
-    return {"ANSIBLE_STRATEGY_PLUGINS": f"{own}{os.pathsep}{mitogen}",
-            "ANSIBLE_STRATEGY": strategy}
+# EGOV_ANSIBLE_STRATEGY chooses among these. mitogen_linear: Mitogen's strategy (one Python
+# interpreter per node kept for the whole run instead of a fresh one per task), the default
+# where the installed versions are those it was tested with; linear: Ansible's own, which
+# always works.
+MITOGEN, STOCK = "mitogen_linear", "linear"
 
 
-# Strategies strategy_settings() sets up; any other is handed to Ansible as it is.
-OWN_STRATEGIES = ("egov_linear", "mitogen_linear")
+def pinned_versions() -> dict[str, str]:
+    """The ansible-core and Mitogen versions egov pins (pyproject.toml, as installed):
+    the pair Mitogen's strategy was tested with."""
+    from importlib.metadata import requires
+
+    pins = dict(r.split("==", 1) for r in requires("egov-dc") or [] if "==" in r
+                and ";" not in r)
+    return {name: pins[name] for name in ("ansible-core", "mitogen")}
+
+
+def installed_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name in ("ansible-core", "mitogen"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def untested_reason(installed: dict[str, str | None], tested: dict[str, str]) -> str | None:
+    """Why Mitogen's strategy is not used by default with `installed`, or None. ansible-core
+    may differ in its patch release (2.19.x: bug fixes only); Mitogen must be the very
+    release, since each one patches ansible-core's internals anew."""
+    def minor(v: str | None) -> tuple[str, ...]:
+        return tuple((v or "").split(".")[:2])
+
+    core, mitogen = installed["ansible-core"], installed["mitogen"]
+    if mitogen is None:
+        return "Mitogen is not installed"
+    if minor(core) != minor(tested["ansible-core"]) or mitogen != tested["mitogen"]:
+        return (f"Mitogen's strategy was tested with ansible-core "
+                f"{'.'.join(minor(tested['ansible-core']))}.x and mitogen {tested['mitogen']}; "
+                f"installed are ansible-core {core} and mitogen {mitogen}")
+    return None
+
+
+def choose_strategy(environ: dict[str, str]) -> tuple[str, str | None]:
+    """The strategy a run uses, and a message for the sysadmin when egov chose Ansible's
+    own strategy in place of Mitogen's. A strategy named in EGOV_ANSIBLE_STRATEGY is
+    used as it is."""
+    chosen = environ.get("EGOV_ANSIBLE_STRATEGY")
+    if chosen:
+        return chosen, None
+    reason = untested_reason(installed_versions(), pinned_versions())
+    if reason is None:
+        return MITOGEN, None
+    return STOCK, (f"{reason}: this run uses Ansible's own linear strategy (slower, always "
+                   f"works). EGOV_ANSIBLE_STRATEGY=mitogen_linear uses Mitogen's all the same; "
+                   f"EGOV_ANSIBLE_STRATEGY=linear chooses Ansible's and ends this message.")
+
+
+def strategy_settings(strategy: str) -> dict[str, str]:
+    """Ansible's settings for `strategy`. Mitogen's plugins live in the venv, so their path
+    is found here rather than in ansible.cfg: `ansible-playbook` run by hand with
+    ansible.cfg alone uses Ansible's linear strategy."""
+    settings = {"ANSIBLE_STRATEGY": strategy}
+    if strategy.startswith("mitogen"):
+        import ansible_mitogen
+
+        settings["ANSIBLE_STRATEGY_PLUGINS"] = str(
+            Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
+    return settings
 
 
 # site.yml tags the pending_handlers role with it.
@@ -118,13 +175,7 @@ def collections_path(root: Path) -> Path:
 def ansible_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["ANSIBLE_CONFIG"] = str(root / "ansible.cfg")
-    # EGOV_ANSIBLE_STRATEGY=linear: Ansible's own strategy (a benchmark's baseline, or a
-    # sysadmin ruling Mitogen out while chasing a problem); mitogen_linear: Mitogen's alone.
-    strategy = env.get("EGOV_ANSIBLE_STRATEGY", OWN_STRATEGIES[0])
-    if strategy in OWN_STRATEGIES:
-        env.update(strategy_settings(strategy))
-    else:
-        env["ANSIBLE_STRATEGY"] = strategy
+    env.update(strategy_settings(choose_strategy({**env, **(extra or {})})[0]))
     env.setdefault("ANSIBLE_FORCE_COLOR", "0")
     env["PYTHONUNBUFFERED"] = "1"
     # The project's Ansible and pytest live beside this interpreter (the venv).
@@ -289,23 +340,27 @@ def run_playbook(root: Path, playbook: str, *, inventory: Path | None = None,
         fact_cache.mkdir(mode=0o700, parents=True, exist_ok=True)
         for key, value in fact_cache_env(fact_cache).items():
             env.setdefault(key, value)
+    notes = []
+    if dropped:
+        notes.append("left out, no longer in the playbook, the handlers an earlier run left "
+                     f"pending: {', '.join(dropped)}")
+    strategy_note = choose_strategy(os.environ)[1]
+    if strategy_note:
+        notes.append(strategy_note)
     result = RunResult(playbook, -1, log, 0.0)
     start = time.monotonic()
     with open(log, "w", encoding="utf-8") as out:
-        if dropped:
-            note = ("left out, no longer in the playbook, the handlers an earlier run left "
-                    f"pending: {', '.join(dropped)}")
+        for note in notes:
             out.write(f"egov: {note}\n")
             out.flush()
-            if show:
-                Console(stderr=True).print(f"[yellow]{note}[/yellow]")
+            # Once per egov command: `egov up` runs several playbooks.
+            if show and note not in _shown_notes:
+                _shown_notes.add(note)
+                Console(stderr=True).print(f"[yellow]{note}[/yellow]", highlight=False)
         proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      transient=True, disable=not show) as progress:
-            bar = progress.add_task(progress_label, total=None)
-            follow(proc, events,
-                   lambda ev: _take(result, ev, progress, bar, progress_label))
+        with Watch(result, progress_label, Console() if show else None) as watch:
+            follow(proc, events, watch.take)
     result.returncode = proc.returncode
     result.seconds = time.monotonic() - start
     _write_pending(pending_file, pending_handlers(pending, [events]))
@@ -324,11 +379,62 @@ def _write_pending(path: Path, pending: dict) -> None:
         path.unlink(missing_ok=True)
 
 
-def _take(result: RunResult, ev: dict, progress, bar, label: str) -> None:
+_shown_notes: set[str] = set()
+
+
+class Watch:
+    """What a sysadmin sees while a playbook runs, from its events. On a terminal, a
+    progress line naming the current task. Elsewhere (a log file, a pipe) that line is
+    never drawn: a line as each play starts, and as it ends with its elapsed time."""
+
+    def __init__(self, result: RunResult, label: str, console: Console | None):
+        self.result, self.label, self.console = result, label, console
+        self.progress: Progress | None = None
+        self.play: tuple[str, float] | None = None  # the play running, and when it started
+
+    def __enter__(self) -> Watch:
+        if self.console is not None and self.console.is_terminal:
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                     TimeElapsedColumn(), console=self.console, transient=True)
+            self.progress.start()
+            self.bar = self.progress.add_task(self.label, total=None)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._play_ended(time.time())
+        if self.progress is not None:
+            self.progress.stop()
+
+    def take(self, ev: dict) -> None:
+        kind = ev.get("event")
+        if kind == "play":
+            self._play_ended(ev["time"])
+            self.play = (ev["name"], ev["time"])
+            self._line(f"play started: {ev['name']}")
+        elif kind == "stats":
+            self._play_ended(ev["time"])
+        elif kind == "task" and self.progress is not None:
+            self.progress.update(self.bar, description=f"{self.label}: {ev['name']}")
+        _take(self.result, ev)
+
+    def _play_ended(self, at: float) -> None:
+        if self.play is not None:
+            name, started = self.play
+            self.play = None
+            self._line(f"play ended in {at - started:.0f} s: {name}")
+
+    def _line(self, text: str) -> None:
+        if self.console is not None and self.progress is None:
+            self.console.print(f"{self.label}: {text}", highlight=False, markup=False)
+
+
+def _take(result: RunResult, ev: dict) -> None:
     kind = ev.get("event")
-    if kind == "task":
-        progress.update(bar, description=f"{label}: {ev['name']}")
+    if kind == "play" and ev.get("strategy") not in result.strategies:
+        result.strategies.append(ev.get("strategy"))
     elif kind == "result":
+        host = ev["host"]
+        result.host_seconds[host] = result.host_seconds.get(host, 0.0) + ev.get("seconds", 0.0)
         if ev["status"] == "changed":
             result.changed.setdefault(ev["host"], []).append(ev["task"])
         elif ev["status"] in ("failed", "unreachable"):
@@ -341,3 +447,23 @@ def _take(result: RunResult, ev: dict, progress, bar, label: str) -> None:
             seen["units"].append(ev["name"])
     elif kind == "stats":
         result.stats = ev["hosts"]
+
+
+def recap(result: RunResult, verbose: bool = False) -> list[str]:
+    """A line per node: its tasks that were ok (changed ones included, as Ansible counts
+    them), changed and failed (unreachable included), and the time its tasks took; with
+    `verbose`, each task that changed something, under its node."""
+    hosts = sorted(set(result.stats) | set(result.host_seconds))
+    if not hosts:
+        return []
+    width = max(len("node"), *map(len, hosts))
+    lines = [f"  {'node':<{width}}  {'ok':>5}  {'changed':>7}  {'failed':>6}  {'time':>7}"]
+    for host in hosts:
+        counts = result.stats.get(host, {})
+        failed = counts.get("failures", 0) + counts.get("unreachable", 0)
+        lines.append(f"  {host:<{width}}  {counts.get('ok', 0):>5}  "
+                     f"{counts.get('changed', 0):>7}  {failed:>6}  "
+                     f"{result.host_seconds.get(host, 0.0):>5.0f} s")
+        if verbose:
+            lines += [f"      changed: {task}" for task in result.changed.get(host, [])]
+    return lines

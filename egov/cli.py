@@ -124,22 +124,34 @@ def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
 
 
-def _lab_or_exit(fn, *args, **kwargs):
+def _lab_or_exit(fn, *args, verbose: bool = False, **kwargs):
     from egov.lab import LabError
     try:
         return fn(*args, **kwargs)
     except LabError as exc:
+        if exc.run is not None:
+            _print_run("converge", exc.run, verbose)
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
 
 
-def _print_run(title: str, res) -> None:
+VERBOSE = typer.Option(False, "--verbose", "-v",
+                       help="list the tasks that changed something, under each node")
+
+
+def _print_run(title: str, res, verbose: bool = False, per_node: bool = True) -> None:
+    """A run's summary; with `per_node`, its recap per node (--verbose: the changed tasks)."""
     if res is None:
         return
-    console.print(f"{title}: {res.changed_count} changed task(s) in {res.seconds:.0f} s "
-                  f"(log: {res.log})", highlight=False)
-    for host, tasks in sorted(res.changed.items()):
-        console.print(f"  {host}: changed: {'; '.join(tasks)}", highlight=False)
+    strategy = f", strategy {', '.join(res.strategies)}" if res.strategies else ""
+    console.print(f"{title}: {res.changed_count} changed task(s) in {res.seconds:.0f} s"
+                  f"{strategy} (log: {res.log})", highlight=False)
+    if not per_node:
+        return
+    from egov.ansible_run import recap
+
+    for line in recap(res, verbose):
+        console.print(line, highlight=False, markup=False)
 
 
 @app.command()
@@ -150,7 +162,8 @@ def up(stack: str = typer.Argument(..., help="stack name"),
        provisioner: str = typer.Option(
            "ansible", help="ansible: the lab provisioner on the local engine; pulumi: the "
            "Pulumi program through the Automation API (needs the Pulumi CLI; always used for "
-           "stacks on remote Docker hosts)")):
+           "stacks on remote Docker hosts)"),
+       verbose: bool = VERBOSE):
     """Provision, converge and verify a stack (lab: on the local Docker engine)."""
     from egov import lab
     root = project_root()
@@ -159,9 +172,10 @@ def up(stack: str = typer.Argument(..., help="stack name"),
         err_console.print("[bold red]error:[/] --provisioner is ansible or pulumi")
         raise typer.Exit(EXIT_BAD_INPUT)
     report = _lab_or_exit(lab.up, s, root, do_converge=converge, do_verify=verify,
-                          provisioner=provisioner, log=console.print)
-    _print_run("provision", report.provision)
-    _print_run("converge", report.converge)
+                          provisioner=provisioner, log=console.print, verbose=verbose)
+    # Provisioning runs on this machine alone: its recap would be one line, "localhost".
+    _print_run("provision", report.provision, per_node=False)
+    _print_run("converge", report.converge, verbose)
     for step, seconds in report.steps.items():
         console.print(f"  {seconds:6.1f} s  {step}", highlight=False)
     if report.verify is not None:
@@ -174,13 +188,14 @@ def up(stack: str = typer.Argument(..., help="stack name"),
 
 @app.command()
 def converge(stack: str = typer.Argument(..., help="stack name"),
-             limit: str = typer.Option(None, help="only these nodes (Ansible --limit)")):
+             limit: str = typer.Option(None, help="only these nodes (Ansible --limit)"),
+             verbose: bool = VERBOSE):
     """Run site.yml on a stack that is already provisioned."""
     from egov import lab
     root = project_root()
     s = load_or_exit(stack, root)
-    res = _lab_or_exit(lab.converge, s, root, limit=limit)
-    _print_run("converge", res)
+    res = _lab_or_exit(lab.converge, s, root, limit=limit, verbose=verbose)
+    _print_run("converge", res, verbose)
 
 
 def _print_verify(run) -> None:

@@ -24,7 +24,12 @@ from egov.paths import state_dir
 
 
 class LabError(RuntimeError):
-    """A step of the bring-up failed; the message says which and where its log is."""
+    """A step of the bring-up failed; the message says which and where its log is. A
+    failed converge comes with its run, for the recap per node."""
+
+    def __init__(self, message: str, run: RunResult | None = None):
+        super().__init__(message)
+        self.run = run
 
 
 @dataclass
@@ -117,7 +122,7 @@ def converge(stack: Stack, root: Path, show: bool = True, limit: str | None = No
                        log_dir=state_dir(stack.name) / "logs", progress_label="converge",
                        show=show, limit=limit, fact_cache=facts_dir(stack))
     if not res.ok:
-        raise LabError(_failure("converge", res))
+        raise LabError(_failure("converge", res), run=res)
     record_baseline(stack, res)
     return res
 

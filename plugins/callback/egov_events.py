@@ -36,6 +36,9 @@ class CallbackModule(CallbackBase):
         super().__init__()
         path = os.environ.get("EGOV_EVENTS_FILE")
         self._out = open(path, "a", buffering=1, encoding="utf-8") if path else None
+        # host -> when its current task started: a node runs one task at a time on the
+        # linear strategies, so each result's duration is measured from it.
+        self._started: dict[str, float] = {}
 
     def _emit(self, **event):
         if self._out:
@@ -43,8 +46,10 @@ class CallbackModule(CallbackBase):
             self._out.write(json.dumps(event, default=str) + "\n")
 
     def v2_playbook_on_play_start(self, play):
-        hosts = play.get_variable_manager()._inventory.get_hosts(play.hosts)
-        self._emit(event="play", name=play.get_name(), hosts=[h.name for h in hosts])
+        # The play's host pattern: the hosts it matches are known to the inventory only,
+        # which a callback reaches through private attributes alone.
+        self._emit(event="play", name=play.get_name(), pattern=play.hosts,
+                   strategy=play.strategy)
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._emit(event="task", name=task.get_name())
@@ -52,8 +57,11 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_handler_task_start(self, task):
         self._emit(event="task", name=task.get_name(), handler=True)
 
+    def v2_runner_on_start(self, host, task):
+        self._started[host.get_name()] = time.monotonic()
+
     def _result(self, status, result):
-        res = result._result
+        res = result.result
         msg = ""
         if status in ("failed", "unreachable"):
             # For a loop, the first failed item says more than "One or more items failed".
@@ -62,24 +70,26 @@ class CallbackModule(CallbackBase):
             msg = first.get("msg") or first.get("stderr") or ""
             if failed and "item" in first:
                 msg = f"(item {first.get('_ansible_item_label', first['item'])}) {msg}"
-        self._emit(event="result", status=status, host=result._host.get_name(),
-                   task=result._task.get_name(), msg=msg)
+        host = result.host.get_name()
+        started = self._started.pop(host, None)
+        self._emit(event="result", status=status, host=host, task=result.task.get_name(),
+                   msg=msg, seconds=round(time.monotonic() - started, 3) if started else 0.0)
 
     def v2_runner_on_ok(self, result):
-        self._result("changed" if result._result.get("changed") else "ok", result)
+        self._result("changed" if result.result.get("changed") else "ok", result)
         self._managed(result)
         self._handlers(result)
 
     def _handlers(self, result):
         """Which handlers a change notified and which ran, by play and host: egov keeps
         those a killed or failed run left pending and hands them to the next run."""
-        task = result._task
-        host = result._host.get_name()
+        task = result.task
+        host = result.host.get_name()
         play = task.get_play().get_name() if task.get_play() else ""
         if isinstance(task, Handler):
             self._emit(event="handled", play=play, host=host,
                        names=[task.name, *(task.listen or [])])
-        if result._result.get("changed") and task.notify:
+        if result.result.get("changed") and task.notify:
             notify = [task.notify] if isinstance(task.notify, str) else list(task.notify)
             self._emit(event="notified", play=play, host=host, handlers=notify)
 
@@ -87,12 +97,12 @@ class CallbackModule(CallbackBase):
         """What a converge leaves in place, as the baseline drift is measured against:
         each file a template or copy task wrote (path, sha1) and each long-running unit a
         task started. Delegated tasks act on another machine and are left out."""
-        task = result._task
+        task = result.task
         if task.delegate_to or task.check_mode:
             return
         action = task.action.rsplit(".", 1)[-1]
-        host = result._host.get_name()
-        res = result._result
+        host = result.host.get_name()
+        res = result.result
         for item in res.get("results") or [res]:
             if item.get("skipped") or item.get("failed"):
                 continue
