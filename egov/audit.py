@@ -14,6 +14,7 @@ import jinja2
 
 from egov import evidence
 from egov.controls import catalogue
+from egov.i18n import _
 from egov.model import Stack
 from egov.plan import PlanResult, _ports, policy_names, run_plan
 
@@ -30,18 +31,21 @@ class Audit:
 def freshness(current: dict, verified: dict | None) -> tuple[str, str]:
     """Whether the evidence was taken against the stack definition as it is now."""
     if verified is None:
-        return "missing", "There is no verification evidence for this stack yet: run " \
-                          "`egov verify` and then `egov audit` again."
+        return "missing", _("There is no verification evidence for this stack yet: run "
+                            "`egov verify` and then `egov audit` again.")
     then, now = verified["definition"], current
     if then["sha256"] != now["sha256"]:
-        return "stale", (
-            f"The evidence is OLDER than the stack definition: it was taken on "
-            f"{verified['finished']} against {then['file']} with sha256 {then['sha256'][:12]} "
-            f"(commit {(then['commit'] or 'none')[:12]}); the definition is now sha256 "
-            f"{now['sha256'][:12]} (commit {(now['commit'] or 'none')[:12]}). Verify the "
-            "stack again before relying on it.")
-    return "current", (f"The evidence was taken on {verified['finished']} against the stack "
-                       f"definition as it is now (sha256 {now['sha256'][:12]}).")
+        return "stale", _(
+            "The evidence is OLDER than the stack definition: it was taken on {finished} "
+            "against {file} with sha256 {then_sha} (commit {then_commit}); the definition is "
+            "now sha256 {now_sha} (commit {now_commit}). Verify the stack again before "
+            "relying on it.").format(
+                finished=verified["finished"], file=then["file"], then_sha=then["sha256"][:12],
+                then_commit=(then["commit"] or _("none"))[:12], now_sha=now["sha256"][:12],
+                now_commit=(now["commit"] or _("none"))[:12])
+    return "current", _("The evidence was taken on {finished} against the stack definition as "
+                        "it is now (sha256 {sha}).").format(finished=verified["finished"],
+                                                             sha=now["sha256"][:12])
 
 
 def _in_words(stack: Stack) -> dict[str, Any]:

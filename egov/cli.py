@@ -6,13 +6,39 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
+from egov import i18n
+from egov.i18n import _, ngettext
 from egov.model import Stack, StackError, load_stack
 from egov.paths import project_root
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+
+class _LangAnywhere(TyperGroup):
+    """`--lang` is the main command's option, and may also be written after a command
+    (`egov audit lab --lang id`): it is moved in front before the commands are parsed."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest, lang, i = [], [], 0
+        while i < len(args):
+            if args[i] == "--":
+                rest += args[i:]
+                break
+            if args[i] == "--lang" and i + 1 < len(args):
+                lang, i = args[i:i + 2], i + 2
+                continue
+            if args[i].startswith("--lang="):
+                lang = [args[i]]
+            else:
+                rest.append(args[i])
+            i += 1
+        return super().parse_args(ctx, lang + rest)
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, cls=_LangAnywhere,
                   help="Infrastructure as code for the data centre of the City of Bengkulu.")
 console = Console()
 err_console = Console(stderr=True)
@@ -21,8 +47,14 @@ EXIT_BAD_INPUT = 2
 
 
 @app.callback()
-def _main() -> None:
+def _main(lang: Annotated[str | None, typer.Option(
+        "--lang", help="language of messages and reports: id or en [default: from LANG, "
+        "else en]", show_default=False)] = None) -> None:
     """Infrastructure as code for the data centre of the City of Bengkulu."""
+    if lang is not None and lang not in i18n.LANGUAGES:
+        raise typer.BadParameter(_("use one of {choices}").format(
+            choices=", ".join(i18n.LANGUAGES)), param_hint="--lang")
+    i18n.set_language(lang)
 
 
 def load_or_exit(stack: str, root: Path | None = None) -> Stack:
@@ -30,7 +62,9 @@ def load_or_exit(stack: str, root: Path | None = None) -> Stack:
     try:
         return load_stack(root or project_root(), stack)
     except StackError as exc:
-        err_console.print(f"[bold red]error:[/] stack {stack!r} is not valid", highlight=False)
+        err_console.print("[bold red]" + _("error:") + "[/] "
+                          + _("stack {stack} is not valid").format(stack=repr(stack)),
+                          highlight=False)
         err_console.print(exc.render(), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
@@ -39,8 +73,10 @@ def load_or_exit(stack: str, root: Path | None = None) -> Stack:
 def validate(stack: str = typer.Argument(..., help="stack name: stacks/Pulumi.<stack>.yaml")):
     """Check a stack file and print what it describes."""
     s = load_or_exit(stack)
-    console.print(f"[green]ok[/]: {s.file}: {len(s.zones)} zones, {len(s.nodes)} nodes, "
-                  f"{len(s.services)} services on {len(s.docker_hosts)} Docker host(s)")
+    console.print("[green]" + _("ok") + "[/]: " + _(
+        "{file}: {zones} zones, {nodes} nodes, {services} services on {hosts} Docker host(s)")
+        .format(file=s.file, zones=len(s.zones), nodes=len(s.nodes), services=len(s.services),
+                hosts=len(s.docker_hosts)))
 
 
 @app.command()
@@ -57,20 +93,26 @@ def plan(stack: str = typer.Argument(..., help="stack name: stacks/Pulumi.<stack
     root = project_root()
     s = load_or_exit(stack, root)
     result = run_plan(root, s.name, out or root / "reports")
-    table = Table(title=f"stack {stack}: {sum(result.counts().values())} planned Docker objects")
-    for col in ("kind", "name", "Docker host", "detail"):
+    table = Table(title=_("stack {stack}: {count} planned Docker objects").format(
+        stack=stack, count=sum(result.counts().values())))
+    for col in (_("kind"), _("name"), _("Docker host"), _("detail")):
         table.add_column(col, overflow="fold")
     for row in resource_rows(s, result.run):
-        table.add_row(row["kind"], row["name"], row["host"], row["detail"])
+        table.add_row(i18n.word(row["kind"]), row["name"], row["host"], row["detail"])
     console.print(table)
     for v in result.violations:
-        err_console.print(f"[bold red]policy violation[/] {escape(str(v))}", highlight=False)
+        err_console.print("[bold red]" + _("policy violation") + f"[/] {escape(str(v))}",
+                          highlight=False)
     for kind, path in result.files.items():
-        console.print(f"wrote {kind}: {path}", highlight=False)
+        console.print(_("wrote {kind}: {path}").format(kind=kind, path=path), highlight=False)
     if not result.ok:
-        err_console.print(f"[bold red]{len(result.violations)} policy violation(s)[/]")
+        n = len(result.violations)
+        err_console.print("[bold red]" + ngettext("{count} policy violation",
+                                                  "{count} policy violations", n)
+                          .format(count=n) + "[/]")
         raise typer.Exit(1)
-    console.print(f"[green]ok[/]: every policy passed ({result.seconds:.2f} s)")
+    console.print("[green]" + _("ok") + "[/]: "
+                  + _("every policy passed ({seconds:.2f} s)").format(seconds=result.seconds))
 
 
 service_app = typer.Typer(no_args_is_help=True, help="Onboard e-government services.")
@@ -107,17 +149,22 @@ def service_new(
     try:
         done = new_service(root, stack, spec)
     except StackError as exc:
-        err_console.print(f"[bold red]error:[/] service {name!r} not added to stack {stack!r}",
+        err_console.print("[bold red]" + _("error:") + "[/] " + _(
+            "service {name} not added to stack {stack}").format(name=repr(name),
+                                                               stack=repr(stack)),
                           highlight=False)
         err_console.print(exc.render(), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     svc = next(s for s in done.stack.services if s.name == name)
     site = next(s for s in done.stack.derived.sites if s.service == name)
     for path in done.written:
-        console.print(f"wrote {path.relative_to(root)}", highlight=False)
-    console.print(f"[green]ok[/]: {name} ({svc.relation.value}: {svc.access.audience}) on "
-                  f"{', '.join(svc.nodes)} port {svc.port}, public at https://{site.name}/; "
-                  f"`egov up {stack}` deploys it", highlight=False)
+        console.print(_("wrote {path}").format(path=path.relative_to(root)), highlight=False)
+    console.print("[green]" + _("ok") + "[/]: " + _(
+        "{name} ({relation}: {audience}) on {nodes} port {port}, public at {url}; "
+        "`egov up {stack}` deploys it").format(
+            name=name, relation=svc.relation.value, audience=_(svc.access.audience),
+            nodes=", ".join(svc.nodes), port=svc.port, url=f"https://{site.name}/",
+            stack=stack), highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point
@@ -131,7 +178,7 @@ def _lab_or_exit(fn, *args, verbose: bool = False, **kwargs):
     except LabError as exc:
         if exc.run is not None:
             _print_run("converge", exc.run, verbose)
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print("[bold red]" + _("error:") + f"[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -169,7 +216,8 @@ def up(stack: str = typer.Argument(..., help="stack name"),
     root = project_root()
     s = load_or_exit(stack, root)
     if provisioner not in ("ansible", "pulumi"):
-        err_console.print("[bold red]error:[/] --provisioner is ansible or pulumi")
+        err_console.print("[bold red]" + _("error:") + "[/] "
+                          + _("--provisioner is ansible or pulumi"))
         raise typer.Exit(EXIT_BAD_INPUT)
     report = _lab_or_exit(lab.up, s, root, do_converge=converge, do_verify=verify,
                           provisioner=provisioner, log=console.print, verbose=verbose)
@@ -181,9 +229,9 @@ def up(stack: str = typer.Argument(..., help="stack name"),
     if report.verify is not None:
         _print_verify(report.verify)
     if report.verify_ok is False:
-        err_console.print("[bold red]verify failed[/]")
+        err_console.print("[bold red]" + _("verify failed") + "[/]")
         raise typer.Exit(1)
-    console.print(f"[green]stack {stack} is up[/]")
+    console.print("[green]" + _("stack {stack} is up").format(stack=stack) + "[/]")
 
 
 @app.command()
@@ -201,19 +249,25 @@ def converge(stack: str = typer.Argument(..., help="stack name"),
 def _print_verify(run) -> None:
     t = run.report["totals"]
     for r in run.failures():
-        err_console.print(f"[bold red]FAILED[/] {r['node']}: {r['check']} "
+        err_console.print("[bold red]" + _("FAILED") + f"[/] {r['node']}: {r['check']} "
                           f"[{', '.join(r['controls'])}]", highlight=False)
         for line in r["message"].splitlines()[:12]:
             err_console.print(f"    {line}", highlight=False)
-    console.print(f"verify: {t['passed']} passed, {t['failed'] + t['error']} failed, "
-                  f"{t['skipped']} not applicable in {run.report['seconds']} s "
-                  f"({run.report['workers']} worker(s))", highlight=False)
+    console.print(_("verify: {passed} passed, {failed} failed, {skipped} not applicable in "
+                    "{seconds} s ({workers} worker(s))").format(
+                        passed=t["passed"], failed=t["failed"] + t["error"],
+                        skipped=t["skipped"], seconds=run.report["seconds"],
+                        workers=run.report["workers"]), highlight=False)
     missing = [c["id"] for c in run.report["controls"] if c["status"] == "no evidence"]
     if missing:
-        console.print(f"controls without evidence: {', '.join(missing)}", highlight=False)
-    console.print(f"evidence: {run.files['json']}\n          {run.files['html']}", highlight=False)
+        console.print(_("controls without evidence: {ids}").format(ids=", ".join(missing)),
+                      highlight=False)
+    label = _("evidence:")
+    console.print(f"{label} {run.files['json']}\n{' ' * len(label)} {run.files['html']}",
+                  highlight=False)
     if not run.report["results"]:
-        err_console.print(f"[bold red]no check ran[/]: see {run.log}")
+        err_console.print("[bold red]" + _("no check ran") + "[/]: "
+                          + _("see {log}").format(log=run.log))
 
 
 @app.command()
@@ -249,9 +303,9 @@ def audit(stack: str = typer.Argument(..., help="stack name"),
     s = load_or_exit(stack, root)
     result = run_audit(root, s, out or root / "reports", evidence_file)
     colour = {"current": "green", "stale": "bold red", "missing": "yellow"}[result.freshness]
-    console.print(f"evidence: [{colour}]{result.freshness}[/]")
+    console.print(_("evidence:") + f" [{colour}]{i18n.word(result.freshness)}[/]")
     for kind, path in result.files.items():
-        console.print(f"wrote {kind}: {path}", highlight=False)
+        console.print(_("wrote {kind}: {path}").format(kind=kind, path=path), highlight=False)
     if not result.plan.ok:
         raise typer.Exit(1)
 
@@ -264,8 +318,9 @@ def down(stack: str = typer.Argument(..., help="stack name"),
     root = project_root()
     s = load_or_exit(stack, root)
     _lab_or_exit(lab.down, s, root, purge=purge)
-    console.print(f"stack {stack} is down" + (" and its volumes are removed" if purge else
-                                             " (volumes kept; --purge removes them)"))
+    console.print((_("stack {stack} is down and its volumes are removed") if purge else
+                   _("stack {stack} is down (volumes kept; --purge removes them)"))
+                  .format(stack=stack))
 
 
 @app.command()
@@ -275,8 +330,8 @@ def status(stack: str = typer.Argument(..., help="stack name")):
 
     from egov import lab
     s = load_or_exit(stack)
-    table = Table(title=f"stack {stack}")
-    for col in ("node", "zone", "address", "roles", "state", "status"):
+    table = Table(title=_("stack {stack}").format(stack=stack))
+    for col in (_("node"), _("zone"), _("address"), _("roles"), _("state"), _("status")):
         table.add_column(col)
     rows = lab.status(s)
     for row in rows:
@@ -297,9 +352,12 @@ def backup(stack: str = typer.Argument(..., help="stack name"),
     made = _lab_or_exit(dumps.run_backup, s, database, log=console.print)
     for snap in made:
         what = snap.database or ",".join(snap.tags)
-        console.print(f"  snapshot {snap.short_id}  {snap.time}  {what}  {' '.join(snap.paths)}",
+        console.print("  " + _("snapshot {id}  {time}  {what}  {paths}").format(
+            id=snap.short_id, time=snap.time, what=what, paths=" ".join(snap.paths)),
                       highlight=False)
-    console.print(f"[green]ok[/]: {len(made)} snapshot(s) in the repository")
+    console.print("[green]" + _("ok") + "[/]: " + ngettext(
+        "{count} snapshot in the repository", "{count} snapshots in the repository",
+        len(made)).format(count=len(made)))
 
 
 @app.command()
@@ -322,8 +380,10 @@ def restore(stack: str = typer.Argument(..., help="stack name"),
     s = load_or_exit(stack)
     if directory:
         d = _lab_or_exit(dumps.restore_directory, s, log=console.print)
-        console.print(f"restored the directory on {d.node} (snapshot {d.snapshot.short_id}, "
-                      f"{d.snapshot.time}): {d.entries} entries", highlight=False)
+        console.print(_("restored the directory on {node} (snapshot {id}, {time}): "
+                        "{entries} entries").format(node=d.node, id=d.snapshot.short_id,
+                                                    time=d.snapshot.time, entries=d.entries),
+                      highlight=False)
         if not in_place:
             return
     if in_place:
@@ -331,8 +391,12 @@ def restore(stack: str = typer.Argument(..., help="stack name"),
     else:
         done = _lab_or_exit(dumps.restore, s, database, target, replace, log=console.print)
     for r in done:
-        console.print(f"restored {r.database} (snapshot {r.snapshot.short_id}, {r.snapshot.time}) "
-                      f"into {r.target}: {len(r.checksums)} table(s)", highlight=False)
+        console.print(ngettext(
+            "restored {database} (snapshot {id}, {time}) into {target}: {count} table",
+            "restored {database} (snapshot {id}, {time}) into {target}: {count} tables",
+            len(r.checksums)).format(database=r.database, id=r.snapshot.short_id,
+                                     time=r.snapshot.time, target=r.target,
+                                     count=len(r.checksums)), highlight=False)
         for table, digest in sorted(r.checksums.items()):
             console.print(f"  {table}  md5 {digest}", highlight=False)
 
@@ -343,9 +407,9 @@ def setup():
     docker.io, started if needed; a running engine is never restarted) and the base image."""
     from egov import engine, images
     how = engine.ensure_engine(log=console.print)
-    console.print(f"docker engine: {how}")
+    console.print(_("docker engine: {how}").format(how=how))
     tag = images.build_base_image(project_root(), log=console.print)
-    console.print(f"base image: {tag}")
+    console.print(_("base image: {tag}").format(tag=tag))
 
 
 @app.command("inventory")
@@ -355,4 +419,4 @@ def inventory_cmd(stack: str = typer.Argument(..., help="stack name")):
     root = project_root()
     s = load_or_exit(stack, root)
     folder = inventory.write(s, root)
-    console.print(f"wrote {folder.relative_to(root)}")
+    console.print(_("wrote {path}").format(path=folder.relative_to(root)))

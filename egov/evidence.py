@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 
+from egov import i18n
 from egov.controls import catalogue
 from egov.model import Stack, stack_file
 from egov.paths import state_dir
@@ -89,9 +90,10 @@ def build(stack: Stack, root: Path, raw: dict, *, started: datetime, finished: d
 
 
 def templates(root: Path, autoescape: bool) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(root / "templates" / "report"),
-                             undefined=jinja2.StrictUndefined, autoescape=autoescape,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    """The report templates' environment, in the current language (plan, verify, audit)."""
+    env = i18n.environment(jinja2.FileSystemLoader(root / "templates" / "report"),
+                           undefined=jinja2.StrictUndefined, autoescape=autoescape,
+                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["short"] = lambda s: (s or "")[:12]
     return env
 

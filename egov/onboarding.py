@@ -19,6 +19,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from egov import i18n
+from egov.i18n import _
 from egov.model import (
     ACCESS_POLICIES,
     DNS_LABEL,
@@ -59,9 +61,9 @@ class Onboarded:
 
 
 def _env(root: Path) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(root / "templates" / "service"),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             keep_trailing_newline=True, autoescape=False)
+    env = i18n.environment(jinja2.FileSystemLoader(root / "templates" / "service"),
+                           undefined=jinja2.StrictUndefined, trim_blocks=True,
+                           keep_trailing_newline=True, autoescape=False)
     env.filters["scalar"] = lambda v: json.dumps(v, ensure_ascii=False)
     return env
 
@@ -75,8 +77,8 @@ def _choose_nodes(stack: Stack, spec: NewService, shown: str, index: int) -> lis
         return list(dict.fromkeys(spec.nodes))
     nodes = [n.name for n in stack.nodes_with(Role.app)]
     if not nodes:
-        raise _problem(shown, index, "nodes", "the stack has no node with the role 'app'",
-                       "add an app node to the stack, or name the nodes with --node")
+        raise _problem(shown, index, "nodes", _("the stack has no node with the role 'app'"),
+                       _("add an app node to the stack, or name the nodes with --node"))
     return nodes
 
 
@@ -85,8 +87,9 @@ def _choose_port(stack: Stack, nodes: list[str], shown: str, index: int) -> int:
     service there."""
     gateways = stack.nodes_with(Role.gateway)
     if not gateways:
-        raise _problem(shown, index, "port", "the stack has no gateway to publish the service",
-                       "add a node with the role 'gateway', or give --port")
+        raise _problem(shown, index, "port",
+                       _("the stack has no gateway to publish the service"),
+                       _("add a node with the role 'gateway', or give --port"))
     app_nodes = {n.name for n in stack.nodes_with(Role.app)}
     # Nodes that are unknown or no app node are named by the stack's own validation; the
     # port is then chosen as if the service ran on the app nodes.
@@ -103,10 +106,10 @@ def _choose_port(stack: Stack, nodes: list[str], shown: str, index: int) -> int:
     if not free:
         zone_list = ", ".join(sorted(zones))
         raise _problem(shown, index, "port",
-                       f"no port from the gateway zone into {zone_list} is free on "
-                       f"{', '.join(nodes)}",
-                       f"add a port to the {PROJECT}:flows entry from "
-                       f"{gateways[0].zone} to {zone_list}, or give --port")
+                       _("no port from the gateway zone into {zones} is free on {nodes}")
+                       .format(zones=zone_list, nodes=", ".join(nodes)),
+                       _("add a port to the {key} entry from {zone} to {zones}, or give --port")
+                       .format(key=f"{PROJECT}:flows", zone=gateways[0].zone, zones=zone_list))
     return free[0]
 
 
@@ -150,22 +153,27 @@ def new_service(root: Path, stack_name: str, spec: NewService) -> Onboarded:
     index = len(stack.services)
 
     if not DNS_LABEL.match(spec.name):
-        raise _problem(shown, index, "name", f"{spec.name!r} is not a DNS-safe name",
-                       "use lower-case letters, digits and '-', starting with a letter")
+        raise _problem(shown, index, "name",
+                       _("{name} is not a DNS-safe name").format(name=repr(spec.name)),
+                       _("use lower-case letters, digits and '-', starting with a letter"))
     taken = {s.name for s in stack.services} | {n.name for n in stack.nodes}
     if spec.name in taken:
         raise _problem(shown, index, "name",
-                       f"{spec.name!r} is already a service or node of stack {stack_name!r}",
-                       "choose another name for the new service")
+                       _("{name} is already a service or node of stack {stack}").format(
+                           name=repr(spec.name), stack=repr(stack_name)),
+                       _("choose another name for the new service"))
     try:
         relation = Relation(spec.relation.upper())
     except ValueError:
-        raise _problem(shown, index, "relation", f"unknown relation {spec.relation!r}",
-                       f"use one of {', '.join(r.value for r in Relation)}") from None
+        raise _problem(shown, index, "relation",
+                       _("unknown relation {relation}").format(relation=repr(spec.relation)),
+                       _("use one of {choices}").format(
+                           choices=", ".join(r.value for r in Relation))) from None
     card_dir = root / "services" / spec.name
     if card_dir.exists():
-        raise _problem(shown, index, "name", f"{card_dir.relative_to(root)} already exists",
-                       "choose another name, or remove the folder of the old service")
+        raise _problem(shown, index, "name",
+                       _("{path} already exists").format(path=card_dir.relative_to(root)),
+                       _("choose another name, or remove the folder of the old service"))
 
     nodes = _choose_nodes(stack, spec, shown, index)
     port = spec.port if spec.port is not None else _choose_port(stack, nodes, shown, index)

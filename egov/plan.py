@@ -21,6 +21,8 @@ from typing import Any
 import graphviz
 import jinja2
 
+from egov.evidence import templates
+from egov.i18n import _
 from egov.model import PROJECT, Stack, load_stack
 
 CONTAINER = "docker:index/container:Container"
@@ -166,7 +168,8 @@ def network_picture(stack: Stack) -> graphviz.Digraph:
     d = stack.derived
     g = graphviz.Digraph(f"plan-{stack.name}", graph_attr={
         "compound": "true", "rankdir": "LR", "fontname": "Helvetica", "fontsize": "11",
-        "label": f"stack {stack.name} ({stack.domain}): zones, nodes and allowed flows",
+        "label": _("stack {stack} ({domain}): zones, nodes and allowed flows").format(
+            stack=stack.name, domain=stack.domain),
         "labelloc": "t", "nodesep": "0.25", "ranksep": "1.2"},
         node_attr={"fontname": "Helvetica", "fontsize": "10", "shape": "box",
                    "style": "rounded,filled", "fillcolor": "white"},
@@ -177,22 +180,22 @@ def network_picture(stack: Stack) -> graphviz.Digraph:
         members = [n for n in stack.nodes if n.zone == zone.name]
         within = _ports(d.matrix[zone.name][zone.name])
         label = f"{zone.name}  {zone.subnet}" + (f"  VLAN {zone.vlan}" if zone.vlan else "")
-        label += f"\n{zone.purpose.value}" + ("" if zone.egress else ", no egress")
+        label += f"\n{zone.purpose.value}" + ("" if zone.egress else _(", no egress"))
         if within:
-            label += f"\nwithin the zone: {within}"
+            label += "\n" + _("within the zone: {ports}").format(ports=within)
         with g.subgraph(name=f"cluster_{zone.name}") as c:
             c.attr(label=label, style="filled,rounded", fillcolor=_ZONE_COLOURS[zone.purpose],
                    color="#888888")
             if not members:
-                c.node(f"{zone.name}__empty", "(no node)", style="dashed")
+                c.node(f"{zone.name}__empty", _("(no node)"), style="dashed")
                 anchor[zone.name] = f"{zone.name}__empty"
             for n in members:
                 legs = [f"{a.zone} {a.address}" for a in d.attachments[n.name] if a.zone != n.zone]
                 text = f"{n.name}\n{d.address[n.name]}\n{', '.join(r.value for r in n.roles)}"
                 if multi_host:
-                    text += f"\non {stack.docker_host(n).name}"
+                    text += "\n" + _("on {host}").format(host=stack.docker_host(n).name)
                 if legs:
-                    text += "\nlegs: " + "; ".join(legs)
+                    text += "\n" + _("legs: {legs}").format(legs="; ".join(legs))
                 c.node(f"node_{n.name}", text)
                 anchor.setdefault(zone.name, f"node_{n.name}")
     for src in stack.zones:
@@ -202,7 +205,8 @@ def network_picture(stack: Stack) -> graphviz.Digraph:
                 continue
             g.edge(anchor[src.name], anchor[dst.name], label=_ports(allowed),
                    ltail=f"cluster_{src.name}", lhead=f"cluster_{dst.name}", color="#335599")
-    g.node("outside", "outside\n(public, administrators)", shape="ellipse", fillcolor="#f4f4f4")
+    g.node("outside", _("outside\n(public, administrators)"), shape="ellipse",
+           fillcolor="#f4f4f4")
     for n in stack.nodes:
         for p in d.published[n.name]:
             g.edge("outside", f"node_{n.name}", color="#aa3333", fontcolor="#aa3333",
@@ -247,16 +251,20 @@ def resource_rows(stack: Stack, run: ProgramRun) -> list[dict[str, str]]:
                                  for e in p.get("networksAdvanced") or [])
                 ports = ", ".join(f"{x.get('ip')}:{x.get('external')}->{x.get('internal')}"
                                   for x in p.get("ports") or [])
-                detail = f"{legs}; {int(p.get('memory') or 0)} MB, {p.get('cpus')} CPU"
-                detail += f"; publishes {ports}" if ports else ""
+                detail = _("{legs}; {memory} MB, {cpus} CPU").format(
+                    legs=legs, memory=int(p.get("memory") or 0), cpus=p.get("cpus"))
+                detail += _("; publishes {ports}").format(ports=ports) if ports else ""
             elif r.type == NETWORK:
                 ipam = (p.get("ipamConfigs") or [{}])[0]
-                detail = f"{p.get('driver')} {ipam.get('subnet')} gateway {ipam.get('gateway')}"
-                detail += " internal" if p.get("internal") else ""
+                detail = _("{driver} {subnet} gateway {gateway}").format(
+                    driver=p.get("driver"), subnet=ipam.get("subnet"),
+                    gateway=ipam.get("gateway"))
+                detail += _(" internal") if p.get("internal") else ""
                 parent = (p.get("options") or {}).get("parent")
-                detail += f" on {parent}" if parent else ""
+                detail += _(" on {interface}").format(interface=parent) if parent else ""
             elif r.type == IMAGE:
-                detail = f"{p.get('imageName')} built from {p.get('build', {}).get('context')}"
+                detail = _("{image} built from {context}").format(
+                    image=p.get("imageName"), context=p.get("build", {}).get("context"))
             else:
                 detail = ""
         rows.append({"kind": r.kind, "name": str(p.get("name") or p.get("imageName") or r.name),
@@ -279,12 +287,6 @@ def _context(result: PlanResult, picture: str) -> dict[str, Any]:
     }
 
 
-def _templates(root: Path, autoescape: bool) -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(root / "templates" / "report"),
-                              undefined=jinja2.StrictUndefined, autoescape=autoescape,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-
-
 def render_picture(stack: Stack) -> dict[str, bytes]:
     picture = network_picture(stack)
     return {fmt: picture.pipe(format=fmt) for fmt in ("svg", "png")}
@@ -301,11 +303,11 @@ def write_report(root: Path, result: PlanResult, out_dir: Path,
     files["svg"].write_bytes(svg)
     files["png"].write_bytes(pictures["png"])
     ctx = _context(result, files["svg"].name)
-    files["md"].write_text(_templates(root, False).get_template("plan.md.j2").render(ctx),
+    files["md"].write_text(templates(root, False).get_template("plan.md.j2").render(ctx),
                            encoding="utf-8")
     inline = svg.decode()
     inline = inline[inline.index("<svg"):]  # drop the XML prologue and DOCTYPE
-    html = _templates(root, True).get_template("plan.html.j2").render(
+    html = templates(root, True).get_template("plan.html.j2").render(
         ctx, svg=jinja2.utils.markupsafe.Markup(inline))
     files["html"].write_text(html, encoding="utf-8")
     return files

@@ -9,6 +9,15 @@ import pytest
 from egov.paths import PACKAGE_ROOT
 
 
+@pytest.fixture(autouse=True)
+def _english_locale(monkeypatch):
+    """The tests read the English messages: a machine whose locale is Indonesian
+    (LANG=id_ID.UTF-8) must not change what they see; test_i18n asks for Indonesian itself."""
+    for var in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+
+
 @pytest.fixture
 def project_ansible_cfg():
     """Write into a throwaway project the project's ansible.cfg, its paths made absolute
