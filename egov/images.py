@@ -3,7 +3,8 @@
 The base image is Debian bookworm made with debootstrap and `docker import` (no registry
 can be reached); its tag is the hash of its recipe, so it is rebuilt only when the recipe
 changes. The node image is rendered from `templates/node/`; a node whose roles install
-packages gets a role image built on it with those packages. Every image is tagged by the
+packages gets a role image built on it with those packages (what the registry of node
+roles, roles/node_roles.yml, says to bake). Every image is tagged by the
 hash of its build context; the Pulumi program and the lab provisioner both build them
 from here.
 """
@@ -20,8 +21,9 @@ from pathlib import Path
 
 import jinja2
 
-from egov.model import LABEL_PREFIX, Role, Stack
-from egov.paths import role_defaults, role_vars
+from egov.model import LABEL_PREFIX, Stack
+from egov.node_roles import baseline, node_roles
+from egov.paths import role_defaults
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -65,25 +67,10 @@ class NodeImage:
     kind: str = "node"
 
 
-# Packages that roles applied to every node install (firewall, base's upgrades, logging,
-# pki, node_exporter, sshd's fail2ban, hardening): baked in so that a converge only
-# confirms them. The roles still install them, so this list is a cache, not a source of
-# truth.
-EVERY_NODE_PACKAGES = ("nftables", "unattended-upgrades", "rsyslog", "rsyslog-gnutls",
-                       "logrotate", "python3-cryptography", "ssl-cert",
-                       "prometheus-node-exporter", "fail2ban", "python3-systemd",
-                       "libpam-pwquality", "libpam-tmpdir", "apt-listchanges", "usbguard")
-# Units of those packages that must not start before their role has configured them
-# (node-exporter would listen on every address, fail2ban could ban the bastion, USBGuard
-# fails in a container): the roles enable them.
-DISABLED_UNITS = ("prometheus-node-exporter.service", "fail2ban.service", "usbguard.service",
-                  "usbguard-dbus.service")
-
-
 def preinstalled_packages(root: Path) -> list[str]:
-    """The base role's packages (read from the role) and those of every-node roles."""
-    defaults = role_defaults("base", root)
-    return sorted({*defaults["base__packages"], *EVERY_NODE_PACKAGES})
+    """The packages of the roles every node carries, baked into the node image (the
+    registry of node roles' baseline)."""
+    return sorted(baseline(root).bake)
 
 
 # EGOV_NODE_PACKAGES=converge: a node image with no package baked in, so that every role
@@ -104,7 +91,7 @@ def node_image(root: Path, baked: bool | None = None) -> NodeImage:
         "Dockerfile": env.get_template("Dockerfile.j2").render(
             base_image=base_image(root), packages=packages, image_label=IMAGE_LABEL,
             locales=role_defaults("base", root)["base__locales"] if baked else [],
-            disabled_units=DISABLED_UNITS if baked else [],
+            disabled_units=baseline(root).disabled_units if baked else [],
         ).encode(),
     }
     for path in sorted((folder / "files").iterdir()):
@@ -118,53 +105,10 @@ def _image(root: Path, files: dict[str, bytes], base: str, kind: str = "node") -
                      base, kind)
 
 
-# The packages a role installs on the nodes that carry it, named by the role's own variable
-# and read from the role: baked into a role image so that the converge only confirms them.
-# The roles still install them (a cache, not a source of truth).
-ROLE_PACKAGES: dict[Role, tuple[str, str]] = {
-    Role.directory: ("directory", "__directory_packages"),
-    Role.database: ("database", "database__packages"),
-    Role.identity: ("identity", "__identity_packages"),
-    Role.gateway: ("gateway", "gateway__packages"),
-    Role.dns: ("dns", "dns__packages"),
-    Role.app: ("service", "service__packages"),
-    Role.monitoring: ("monitoring", "monitoring__packages"),
-    Role.backup: ("backup", "backup__client_packages"),
-}
-# Never baked: slapd's first install makes the directory of the stack's domain, which the
-# directory role preseeds on the node.
-NOT_BAKED = frozenset({"slapd"})
-# Run after the packages are in: what a package makes per node is not baked. The database
-# cluster is made on its node (the database role), over the node's own volume.
-AFTER_INSTALL: dict[Role, tuple[str, str]] = {
-    Role.database: ("database", "pg_dropcluster {{ database__version }} {{ database__cluster }}"),
-}
-
-
-def _role_values(role: str, root: Path) -> dict:
-    values = dict(role_defaults(role, root) or {})
-    if (root / "roles" / role / "vars" / "main.yml").exists():
-        values.update(role_vars(role, root) or {})
-    return values
-
-
-def _render(text: str, values: dict) -> str:
-    return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(text).render(values)
-
-
 def role_packages(root: Path, roles) -> list[str]:
-    """The packages baked for a node carrying `roles`: each role's list, its items templated
-    with the role's own defaults and variables."""
-    packages: set[str] = set()
-    for role in roles:
-        if role in ROLE_PACKAGES:
-            name, var = ROLE_PACKAGES[role]
-            values = _role_values(name, root)
-            items = values[var]
-            if not isinstance(items, list):
-                raise TypeError(f"roles/{name}: {var} must be a list to be baked in an image")
-            packages.update(_render(item, values) for item in items)
-    return sorted(packages - NOT_BAKED)
+    """The packages baked for a node carrying `roles` (the registry of node roles)."""
+    registry = node_roles(root)
+    return sorted({p for role in roles for p in registry[role].bake})
 
 
 def role_image(root: Path, roles, baked: bool | None = None) -> NodeImage:
@@ -176,11 +120,11 @@ def role_image(root: Path, roles, baked: bool | None = None) -> NodeImage:
     packages = role_packages(root, roles)
     if not packages or not baked:
         return common
-    after = [_render(command, _role_values(name, root))
-             for role, (name, command) in sorted(AFTER_INSTALL.items()) if role in roles]
+    registry = node_roles(root)
+    after = [command for role in sorted(roles) for command in registry[role].after_bake]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(root / "templates" / "node"),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    named = sorted(r.value for r in roles if r in ROLE_PACKAGES)
+    named = sorted(r.value for r in roles if registry[r].bake)
     dockerfile = env.get_template("Dockerfile.roles.j2").render(
         node_image=common.tag, roles=named, packages=packages, after=after,
         image_label=IMAGE_LABEL)

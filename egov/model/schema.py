@@ -25,6 +25,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from egov.i18n import N_, _
+from egov.node_roles import node_roles
+
 if TYPE_CHECKING:
     from egov.model.derive import Derived, Site
 
@@ -52,47 +55,19 @@ class Purpose(StrEnum):
     identity = "identity"
 
 
-class Role(StrEnum):
-    bastion = "bastion"
-    gateway = "gateway"
-    app = "app"
-    database = "database"
-    directory = "directory"
-    identity = "identity"
-    monitoring = "monitoring"
-    logging = "logging"
-    backup = "backup"
-    dns = "dns"
-    pki = "pki"
-    package_cache = "package_cache"
-
+# The node roles, each role's zone purpose and state folder come from the registry of node
+# roles (roles/node_roles.yml), which the image builder and a test of site.yml read too.
+Role = StrEnum("Role", [(name, name) for name in node_roles()], module=__name__)
 
 ROLE_PURPOSE: dict[Role, Purpose] = {
-    Role.bastion: Purpose.management,
-    Role.monitoring: Purpose.management,
-    Role.logging: Purpose.management,
-    Role.backup: Purpose.management,
-    Role.dns: Purpose.management,
-    Role.pki: Purpose.management,
-    Role.package_cache: Purpose.management,
-    Role.gateway: Purpose.dmz,
-    Role.app: Purpose.application,
-    Role.database: Purpose.data,
-    Role.directory: Purpose.identity,
-    Role.identity: Purpose.identity,
-}
-
+    Role(name): Purpose(role.purpose) for name, role in node_roles().items()}
 
 # Where a role keeps what a new node could not make again (the CA's key, the databases,
 # the directory, the backup repository): a node with the role must keep it on a volume,
 # or the next container loses it. The roles' own settings say the same paths (a unit test
 # compares them).
 ROLE_STATE: dict[Role, str] = {
-    Role.pki: "/var/lib/egov-pki",
-    Role.database: "/var/lib/postgresql",
-    Role.directory: "/var/lib/ldap",
-    Role.backup: "/srv/restic",
-}
+    Role(name): role.state for name, role in node_roles().items() if role.state}
 
 
 class Relation(StrEnum):
@@ -108,18 +83,33 @@ class Environment(StrEnum):
     prod = "prod"
 
 
+class FieldValueError(ValueError):
+    """A value the schema's own check refuses, its message and fix catalogue messages: the
+    problem is shown in the reader's language (egov.i18n)."""
+
+    def __init__(self, message: str, fix: str, **values: str):
+        self.template, self.fix, self.values = message, fix, values
+        super().__init__(message.format(**values))
+
+    def message(self) -> str:
+        return _(self.template).format(**self.values)
+
+
 def _dns_label(value: str) -> str:
     if not DNS_LABEL.match(value):
-        raise ValueError(
-            f"{value!r} is not a DNS-safe name "
-            "(lower-case letters, digits and '-', starting with a letter, at most 32 characters)"
-        )
+        raise FieldValueError(
+            N_("{value} is not a DNS-safe name (lower-case letters, digits and '-', starting "
+               "with a letter, at most 32 characters)"),
+            N_("rename it: lower-case letters, digits and '-', starting with a letter"),
+            value=repr(value))
     return value
 
 
 def _memory(value: str) -> str:
     if not MEMORY.match(str(value)):
-        raise ValueError(f"{value!r} is not a memory size like 512m or 2g")
+        raise FieldValueError(N_("{value} is not a memory size like 512m or 2g"),
+                              N_("write the limit as a number followed by k, m or g"),
+                              value=repr(value))
     return str(value)
 
 
@@ -219,11 +209,13 @@ class AccessPolicy:
 
 
 ACCESS_POLICIES: dict[Relation, AccessPolicy] = {
-    Relation.G2C: AccessPolicy("sso", "citizens", "citizen accounts, through SSO"),
-    Relation.G2B: AccessPolicy("sso", "businesses", "business accounts, through SSO"),
-    Relation.G2G: AccessPolicy("mtls", "agencies", "partner agencies' systems only, by mutual "
-                               "TLS with certificates from the internal CA; no browser login"),
-    Relation.G2E: AccessPolicy("sso", "employees", "employees (directory group), through SSO"),
+    # The audiences are catalogue messages: the reports show them in the reader's language.
+    Relation.G2C: AccessPolicy("sso", "citizens", N_("citizen accounts, through SSO")),
+    Relation.G2B: AccessPolicy("sso", "businesses", N_("business accounts, through SSO")),
+    Relation.G2G: AccessPolicy("mtls", "agencies", N_(
+        "partner agencies' systems only, by mutual TLS with certificates from the internal CA; "
+        "no browser login")),
+    Relation.G2E: AccessPolicy("sso", "employees", N_("employees (directory group), through SSO")),
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from egov import docker_plan, images
 from egov.model import Role, load_stack
@@ -16,24 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def lab():
     return load_stack(ROOT, "lab")
-
-
-def test_every_baked_package_is_one_its_role_installs():
-    for role, (name, var) in images.ROLE_PACKAGES.items():
-        baked = images.role_packages(ROOT, [role])
-        assert baked, f"{role}: nothing to bake"
-        role_files = {**yaml.safe_load((ROOT / "roles" / name / "defaults" / "main.yml")
-                                       .read_text())}
-        vars_file = ROOT / "roles" / name / "vars" / "main.yml"
-        if vars_file.exists():
-            role_files.update(yaml.safe_load(vars_file.read_text()))
-        assert var in role_files, f"roles/{name} has no {var}"
-        tasks = "".join(p.read_text() for p in (ROOT / "roles" / name / "tasks").glob("*.yml"))
-        # installed by a task, directly or through the role's list of packages
-        used_by = [v for v, value in role_files.items() if var in str(value)]
-        assert var in tasks or any(f"{v} }}}}" in tasks for v in used_by), (
-            f"roles/{name}: no task installs {var}")
-        assert not images.NOT_BAKED & set(baked)
 
 
 def test_slapd_is_left_to_the_directory_role():

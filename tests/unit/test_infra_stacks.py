@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from egov.images import ROLE_PACKAGES
 from egov.model import LABEL_NODE, LABEL_ROLE, LABEL_STACK, LABEL_ZONE, Role, load_stack
+from egov.node_roles import node_roles
 from egov.plan import (
     CONTAINER,
     IMAGE,
@@ -44,7 +44,7 @@ def test_resource_counts_follow_the_model(planned):
     zones_per_host = {h: {a.zone for n in stack.nodes if stack.docker_host(n).name == h
                           for a in d.attachments[n.name]} for h in hosts}
     # per host: the node image, and a role image per set of roles with packages to bake
-    kinds = {h: {frozenset(r for r in n.roles if r in ROLE_PACKAGES) for n in stack.nodes
+    kinds = {h: {frozenset(r for r in n.roles if node_roles()[r].bake) for n in stack.nodes
                  if stack.docker_host(n).name == h} - {frozenset()} for h in hosts}
     images_count = sum(1 + len(k) for k in kinds.values())
     expected = {

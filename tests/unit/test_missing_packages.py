@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 import pytest
-import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import add_all_plugin_dirs, init_plugin_loader
 from ansible.template import Templar, trust_as_template
 from ansible.utils.collection_loader import AnsibleCollectionConfig
+from role_tree import ROOT, apt_installs
 
-ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "filter_plugins"))
 from packages import missing_packages  # noqa: E402
 
@@ -33,20 +31,10 @@ def test_without_a_listing_every_package_is_missing():
     assert missing_packages(["a", "b"]) == ["a", "b"]
 
 
-def _tasks(items):
-    for task in items or []:
-        yield task
-        for key in ("block", "rescue", "always"):
-            yield from _tasks(task.get(key))
-
-
 def _installs():
-    for path in sorted((ROOT / "roles").glob("*/tasks/*.yml")):
-        for task in _tasks(yaml.safe_load(path.read_text())):
-            apt = task.get("ansible.builtin.apt")
-            if isinstance(apt, dict) and apt.get("state", "present") == "present" \
-                    and "name" in apt:
-                yield pytest.param(task, id=f"{path.relative_to(ROOT)}: {task['name']}")
+    for role in sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir()):
+        for path, task in apt_installs(role):
+            yield pytest.param(task, id=f"{path.relative_to(ROOT)}: {task['name']}")
 
 
 INSTALLS = list(_installs())
