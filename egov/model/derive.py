@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from egov.i18n import _
 from egov.model.problems import Problem, StackError
 from egov.model.schema import FIRST_AUTO_HOST, PROJECT, Node, Role, Stack
 
@@ -95,8 +96,9 @@ def derive(s: Stack) -> Derived:
             if addr is None:
                 raise StackError(s.file, [Problem(
                     _zone_subnet(s, zone.name),
-                    f"zone {zone.name!r} ({zone.subnet}) has no free address for node {n.name!r}",
-                    "give the zone a larger subnet")])
+                    _("zone {zone} ({subnet}) has no free address for node {node}").format(
+                        zone=repr(zone.name), subnet=zone.subnet, node=repr(n.name)),
+                    _("give the zone a larger subnet"))])
             used[n.zone].add(addr)
             d.address[n.name] = str(addr)
 
@@ -135,8 +137,9 @@ def derive(s: Stack) -> Derived:
                 if int(nxt) - int(s.zone(zname).subnet.network_address) < FIRST_AUTO_HOST:
                     raise StackError(s.file, [Problem(
                         _zone_subnet(s, zname),
-                        f"zone {zname!r} has no free address for the leg of node {n.name!r}",
-                        "give the zone a larger subnet")])
+                        _("zone {zone} has no free address for the leg of node {node}").format(
+                            zone=repr(zname), node=repr(n.name)),
+                        _("give the zone a larger subnet"))])
                 top[zname] = nxt
                 used[zname].add(nxt)
                 addr = str(nxt)

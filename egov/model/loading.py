@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from egov.i18n import _
 from egov.model.problems import Problem, StackError, problems_from_pydantic
 from egov.model.rules import check_rules
 from egov.model.schema import DNS_LABEL, PROJECT, Stack
@@ -26,25 +27,29 @@ def load_stack(root: Path, name: str) -> Stack:
     path = stack_file(root, name)
     shown = path.relative_to(root) if path.is_relative_to(root) else path
     if not DNS_LABEL.match(name):
-        raise StackError(shown, [Problem("(stack name)", f"{name!r} is not a DNS-safe stack name",
-                                         "use lower-case letters, digits and '-'")])
+        raise StackError(shown, [Problem(
+            _("(stack name)"), _("{name} is not a DNS-safe stack name").format(name=repr(name)),
+            _("use lower-case letters, digits and '-'"))])
     if not path.is_file():
         known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml")
                        for p in (root / "stacks").glob("Pulumi.*.yaml"))
-        raise StackError(shown, [Problem("(file)", "no such stack file",
-                                         f"use one of the stacks {', '.join(known) or '(none)'}, "
-                                         f"or create {shown}")])
+        raise StackError(shown, [Problem(
+            _("(file)"), _("no such stack file"),
+            _("use one of the stacks {stacks}, or create {file}").format(
+                stacks=", ".join(known) or _("(none)"), file=shown))])
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise StackError(shown, [Problem("(file)", f"cannot be read: {exc.strerror}",
-                                         "make the file readable by this user")]) from None
+        raise StackError(shown, [Problem(
+            _("(file)"), _("cannot be read: {reason}").format(reason=exc.strerror),
+            _("make the file readable by this user"))]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise StackError(shown, [Problem(_where(raw.decode("utf-8", "replace"),
                                                 len(raw[:exc.start].decode("utf-8", "replace"))),
-                                         "not UTF-8 text", "save the file as UTF-8")]) from None
+                                         _("not UTF-8 text"), _("save the file as UTF-8"))]) \
+            from None
     try:
         document = yaml.load(text, Loader=_FAST_LOADER)
     except yaml.YAMLError:
@@ -67,39 +72,43 @@ def _load_slowly(text: str, shown: Path | str) -> Any:
         elif isinstance(exc, yaml.reader.ReaderError):
             where = _where(text, exc.position)
         else:
-            where = "(document)"
+            where = _("(document)")
         problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
         if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, int):
-            problem = f"character {chr(exc.character)!r} is not allowed in YAML"
+            problem = _("character {character} is not allowed in YAML").format(
+                character=repr(chr(exc.character)))
         context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         if context and start:
             # The opening of the unfinished construct is usually where the mistake is.
-            problem += f" ({context} at {_where(text, start.index)})"
-        raise StackError(shown, [Problem(where, f"not valid YAML: {problem}",
-                                         "correct the YAML syntax at that place")]) from None
+            problem += " " + _("({context} at {place})").format(
+                context=context, place=_where(text, start.index))
+        raise StackError(shown, [Problem(where, _("not valid YAML: {problem}").format(
+            problem=problem), _("correct the YAML syntax at that place"))]) from None
 
 
 def _where(text: str, index: int) -> str:
     line = text.count("\n", 0, index)
-    return f"line {line + 1}, column {index - (text.rfind(chr(10), 0, index) + 1) + 1}"
+    return _("line {line}, column {column}").format(
+        line=line + 1, column=index - (text.rfind(chr(10), 0, index) + 1) + 1)
 
 
 def parse_stack(document: Any, *, name: str, file: str) -> Stack:
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
-        raise StackError(file, [Problem("config", "the file has no 'config:' mapping",
-                                        "a stack file is Pulumi stack config: put the "
-                                        f"'{PROJECT}:*' keys under 'config:'")])
+        raise StackError(file, [Problem("config", _("the file has no 'config:' mapping"), _(
+            "a stack file is Pulumi stack config: put the '{keys}' keys under 'config:'").format(
+                keys=f"{PROJECT}:*"))])
     config: dict[str, Any] = {}
     problems = []
     for key, value in document["config"].items():
-        project, _, short = str(key).partition(":")
+        project, _colon, short = str(key).partition(":")
         if project != PROJECT or not short:
-            problems.append(Problem(f"config.{key}", "key outside the project's namespace",
-                                    f"write it as '{PROJECT}:<key>'"))
+            problems.append(Problem(f"config.{key}", _("key outside the project's namespace"),
+                                    _("write it as '{form}'").format(form=f"{PROJECT}:<key>")))
             continue
         if short in ("name", "file"):
-            problems.append(Problem(f"config.{key}", f"the stack's {short} comes from the "
-                                    "file's name, not from a key", "remove this key"))
+            problems.append(Problem(f"config.{key}", _(
+                "the stack's {key} comes from the file's name, not from a key").format(key=short),
+                _("remove this key")))
             continue
         config[short] = value
     if problems:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from egov.model.schema import PROJECT
+from egov.i18n import N_, _
+from egov.model.schema import PROJECT, FieldValueError
 
 
 class StackError(Exception):
@@ -27,7 +28,7 @@ class StackError(Exception):
         lines = []
         for p in self.problems:
             lines.append(f"{self.file}: {p.path}: {p.message}")
-            lines.append(f"  fix: {p.fix}")
+            lines.append("  " + _("fix: {fix}").format(fix=p.fix))
         return "\n".join(lines)
 
 
@@ -44,31 +45,50 @@ def config_problem(path: str, message: str, fix: str) -> Problem:
 
 
 _FIX_BY_TYPE = {
-    "missing": "add this field",
-    "extra_forbidden": "remove this field or correct its spelling",
-    "enum": "use one of the listed values",
-    "literal_error": "use one of the listed values",
-    "ip_v4_address": "write an IPv4 address such as 10.0.0.10",
-    "ip_v4_network": "write the subnet in CIDR form such as 10.0.3.0/24 (host bits zero)",
-    "string_pattern_mismatch": "write a value of the documented form",
-    "too_short": "give at least one entry",
-    "int_parsing": "write a whole number",
-    "greater_than_equal": "use a larger number",
-    "less_than_equal": "use a smaller number",
-    "greater_than": "use a larger number",
-    "bool_parsing": "write true or false",
-    "list_type": "write a list",
-    "model_type": "write a mapping of fields",
-    "dict_type": "write a mapping",
-    "string_type": "write a text value",
-    "int_type": "write a whole number",
-    "int_from_float": "write a whole number",
-    "int_parsing_size": "write a whole number in the allowed range",
-    "finite_number": "write a finite number",
-    "float_parsing": "write a number",
-    "float_type": "write a number",
-    "bool_type": "write true or false",
+    "missing": N_("add this field"),
+    "extra_forbidden": N_("remove this field or correct its spelling"),
+    "enum": N_("use one of the listed values"),
+    "literal_error": N_("use one of the listed values"),
+    "ip_v4_address": N_("write an IPv4 address such as 10.0.0.10"),
+    "ip_v4_network": N_("write the subnet in CIDR form such as 10.0.3.0/24 (host bits zero)"),
+    "string_pattern_mismatch": N_("write a value of the documented form"),
+    "too_short": N_("give at least one entry"),
+    "int_parsing": N_("write a whole number"),
+    "greater_than_equal": N_("use a larger number"),
+    "less_than_equal": N_("use a smaller number"),
+    "greater_than": N_("use a larger number"),
+    "bool_parsing": N_("write true or false"),
+    "list_type": N_("write a list"),
+    "model_type": N_("write a mapping of fields"),
+    "dict_type": N_("write a mapping"),
+    "string_type": N_("write a text value"),
+    "int_type": N_("write a whole number"),
+    "int_from_float": N_("write a whole number"),
+    "int_parsing_size": N_("write a whole number in the allowed range"),
+    "finite_number": N_("write a finite number"),
+    "float_parsing": N_("write a number"),
+    "float_type": N_("write a number"),
+    "bool_type": N_("write true or false"),
 }
+# pydantic's messages as the catalogue holds them: its text with the found value as {value}
+# and the error's context values ({le}, {expected}, ...) as placeholders; any other message
+# stays as pydantic words it.
+_PYDANTIC_MESSAGES = (
+    N_("Field required"), N_("{value} should be {expected}"),
+    N_("{field_type} should have at least {min_length} item after validation, "
+       "not {actual_length}"),
+    N_("{value} should be a valid string"), N_("{value} should be a valid list"),
+    N_("{value} should be a valid dictionary"), N_("{value} should be a valid integer"),
+    N_("{value} should be a valid integer, unable to parse string as an integer"),
+    N_("{value} should be a valid number, unable to parse string as a number"),
+    N_("{value} should be a valid boolean"),
+    N_("{value} should be a valid boolean, unable to interpret input"),
+    N_("{value} should be less than or equal to {le}"),
+    N_("{value} should be greater than or equal to {ge}"),
+    N_("{value} should be greater than {gt}"),
+    N_("{value} is not a valid IPv4 address"), N_("{value} is not a valid IPv4 network"),
+    N_("List"),
+)
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -97,20 +117,20 @@ def _shown(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, str | int | float):
         return repr(value)
-    return "a list" if isinstance(value, list) else "a mapping"
+    return _("a list") if isinstance(value, list) else _("a mapping")
 
 
 # Fields checked by a pattern: what the value should be, and how to write it.
 _PATTERN_FIELDS = {
-    "domain": ("a lower-case DNS domain",
-               "write a lower-case DNS domain such as lab.bengkulukota.go.id"),
-    "url": ("a Docker host URL", "write unix:///var/run/docker.sock, ssh://user@host "
-            "or tcp://host:2376"),
-    "volumes": ("an absolute mount path", "write an absolute path without spaces or ':', "
-                "such as /var/lib/data"),
-    "adminKeys": ("an SSH public key", "paste the whole public key line, starting with "
-                  "ssh-ed25519 or ssh-rsa"),
-    "healthPath": ("a URL path", "write a path starting with '/', such as /healthz"),
+    "domain": (N_("a lower-case DNS domain"),
+               N_("write a lower-case DNS domain such as lab.bengkulukota.go.id")),
+    "url": (N_("a Docker host URL"), N_("write unix:///var/run/docker.sock, ssh://user@host "
+                                        "or tcp://host:2376")),
+    "volumes": (N_("an absolute mount path"), N_("write an absolute path without spaces or "
+                                                 "':', such as /var/lib/data")),
+    "adminKeys": (N_("an SSH public key"), N_("paste the whole public key line, starting with "
+                                             "ssh-ed25519 or ssh-rsa")),
+    "healthPath": (N_("a URL path"), N_("write a path starting with '/', such as /healthz")),
 }
 # Union branches pydantic names in an error's location; they are not fields.
 _BRANCH = re.compile(r"^[a-z_-]+\[")
@@ -137,39 +157,59 @@ def problems_from_pydantic(errors: list[Any], stack: str) -> list[Problem]:
 
 def _union_problem(err: dict[str, Any], loc: tuple[Any, ...], stack: str) -> Problem:
     if len(loc) == 2 and loc[0] == "secrets":
-        return Problem(_path(loc), "not a Pulumi secret",
-                       "encrypt it: pulumi config set --secret --path "
-                       f"'secrets{path_step(loc[1])}' -s {stack}")
+        return Problem(_path(loc), _("not a Pulumi secret"), encrypt_fix(loc[1], stack))
     if loc and loc[-1] == "address":
-        return Problem(_path(loc), f"{_shown(err['input'])} is neither an IPv4 address nor 'auto'",
-                       "write an IPv4 address such as 10.0.0.10, or 'auto'")
+        return Problem(_path(loc), _("{value} is neither an IPv4 address nor 'auto'").format(
+            value=_shown(err["input"])), _("write an IPv4 address such as 10.0.0.10, or 'auto'"))
     return _problem_from_pydantic(err, loc)
 
 
-def _problem_from_pydantic(err: dict[str, Any], loc: tuple[Any, ...]) -> Problem:
-    message = err["msg"].removeprefix("Value error, ")
-    value = err.get("input")
+def encrypt_fix(key: str, stack: str) -> str:
+    return _("encrypt it: {command}").format(
+        command=f"pulumi config set --secret --path 'secrets{path_step(key)}' -s {stack}")
+
+
+def _pydantic_message(err: dict[str, Any], value: Any) -> str:
+    """pydantic's message in the current language (see _PYDANTIC_MESSAGES)."""
+    template = err["msg"].removeprefix("Value error, ").replace("{", "{{").replace("}", "}}")
     # Name the offending value: "Input should be ..." alone does not say what was found.
-    if message.startswith("Input "):
-        message = _shown(value) + message.removeprefix("Input")
-    message = re.sub(r" or instance of \w+", "", message)
+    if template.startswith("Input "):
+        template = "{value}" + template.removeprefix("Input")
+    template = re.sub(r" or instance of \w+", "", template)
+    ctx = {k: str(v) for k, v in (err.get("ctx") or {}).items()
+           if k != "error" and str(v) and not set("{}") & set(str(v))}
+    for key, shown in sorted(ctx.items(), key=lambda kv: -len(kv[1])):
+        template = re.sub(rf"(?<![\w{{]){re.escape(shown)}(?![\w}}])", "{" + key + "}", template)
+    if "expected" in ctx:  # 'lab', 'staging' or 'prod'
+        head, sep, last = ctx["expected"].rpartition(" or ")
+        ctx["expected"] = head + _(" or ") + last if sep else last
+    kind = ctx.get("field_type")
+    if kind:  # List
+        ctx["field_type"] = _(kind)
+    return _(template).format(value=_shown(value), **ctx)
+
+
+def _problem_from_pydantic(err: dict[str, Any], loc: tuple[Any, ...]) -> Problem:
+    value = err.get("input")
+    error = (err.get("ctx") or {}).get("error")
+    if isinstance(error, FieldValueError):  # the schema's own check says what to do
+        return Problem(_path(loc), error.message(), _(error.fix))
     if err["type"] == "extra_forbidden":
-        message = f"unknown field {loc[-1]!r}"
-    fix = _FIX_BY_TYPE.get(err["type"], "correct this value")
+        message = _("unknown field {name}").format(name=repr(loc[-1]))
+    else:
+        message = _pydantic_message(err, value)
+    fix = _(_FIX_BY_TYPE.get(err["type"], N_("correct this value")))
     field = next((p for p in reversed(loc) if isinstance(p, str) and p in _PATTERN_FIELDS), None)
     if err["type"] == "string_pattern_mismatch" and field:
         what, fix = _PATTERN_FIELDS[field]
-        message = f"{value!r} is not {what}"
+        message = _("{value} is not {what}").format(value=repr(value), what=_(what))
+        fix = _(fix)
     if err["type"] == "ip_v4_network" and isinstance(value, str):
         try:
             net = ipaddress.IPv4Network(value, strict=False)
         except ValueError:
             pass
         else:
-            message = f"{value!r} has host bits set"
-            fix = f"write the network address: {net}"
-    if err["type"] == "value_error" and "DNS-safe" in message:
-        fix = "rename it: lower-case letters, digits and '-', starting with a letter"
-    elif err["type"] == "value_error" and "memory size" in message:
-        fix = "write the limit as a number followed by k, m or g"
+            message = _("{value} has host bits set").format(value=repr(value))
+            fix = _("write the network address: {network}").format(network=net)
     return Problem(_path(loc), message, fix)

@@ -174,3 +174,41 @@ def test_an_unknown_lang_is_refused(monkeypatch):
     res = CliRunner().invoke(app, ["validate", "lab", "--lang", "fr"])
     assert res.exit_code == 2 and "--lang" in res.output
 
+
+BROKEN = ROOT / "tests" / "stacks" / "broken"
+
+
+@pytest.mark.parametrize("broken, indonesian", [
+    ("duplicate-node-name", ["egov-dc:nodes[5].name: nama 'app1' sudah digunakan oleh nodes[4]",
+                             "perbaikan: berikan nama yang unik untuk setiap entri"]),
+    ("missing-domain", ["egov-dc:domain: Kolom wajib diisi", "perbaikan: tambahkan kolom ini"]),
+    ("bad-environment", ["'test' seharusnya 'lab', 'staging' atau 'prod'",
+                         "perbaikan: gunakan salah satu nilai yang tercantum"]),
+])
+@pytest.mark.parametrize("ask", ["LANG=id_ID.UTF-8", "--lang id"])
+def test_validate_prints_the_error_and_its_fix_in_indonesian(broken, indonesian, ask, tmp_path):
+    root = tmp_path / "project"
+    (root / "stacks").mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    stack_file = root / "stacks" / f"Pulumi.{broken}.yaml"
+    stack_file.write_bytes((BROKEN / f"{broken}.yaml").read_bytes())
+    env = {"EGOV_ROOT": str(root), "EGOV_STATE_DIR": str(tmp_path / "state")}
+    lang = ["--lang", "id"] if ask == "--lang id" else []
+    if ask.startswith("LANG="):
+        env["LANG"] = ask.removeprefix("LANG=")
+    res = CliRunner().invoke(app, ["validate", broken, *lang], env=env)
+    assert res.exit_code == 2, res.output
+    shown = " ".join(res.stderr.split())
+    assert f"galat: stack '{broken}' tidak sah" in shown, shown
+    for line in indonesian:
+        assert line in shown, f"{ask}: {line!r} not in {shown!r}"
+
+    # --lang en wins over an Indonesian locale: the corpus's own English lines.
+    res = CliRunner().invoke(app, ["validate", broken, "--lang", "en"],
+                             env={**env, "LANG": "id_ID.UTF-8"})
+    assert res.exit_code == 2, res.output
+    shown = " ".join(res.stderr.split())
+    english = [line.removeprefix("# expect: ") for line in
+               (BROKEN / f"{broken}.yaml").read_text().splitlines()
+               if line.startswith("# expect: ")]
+    assert english and all(" ".join(line.split()) in shown for line in english), shown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from egov.i18n import _
 from egov.model.derive import published_ports
 from egov.model.problems import Problem, config_problem
 from egov.model.rules.nodes import bastion_indexes
@@ -22,8 +23,9 @@ def check_published_ports(s: Stack) -> Iterator[Problem]:
             if key in seen:
                 yield config_problem(
                     f"nodes[{i}]",
-                    f"node {n.name!r} would publish {port.host_ip}:{port.host_port}, already "
-                    f"published by node {seen[key]!r}",
-                    "run the two nodes on different Docker hosts, or change the ports in "
-                    "'access' / 'gateway'")
+                    _("node {node} would publish {address}, already published by node {other}")
+                    .format(node=repr(n.name), address=f"{port.host_ip}:{port.host_port}",
+                            other=repr(seen[key])),
+                    _("run the two nodes on different Docker hosts, or change the ports in "
+                      "'access' / 'gateway'"))
             seen[key] = n.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from egov.i18n import _
 from egov.model.problems import Problem, config_problem
 from egov.model.schema import Role, Stack
 
@@ -14,12 +15,13 @@ def check_service_nodes(s: Stack) -> Iterator[Problem]:
     for i, svc in enumerate(s.services):
         for j, ref in enumerate(svc.nodes):
             if ref not in nodes:
-                yield config_problem(f"services[{i}].nodes[{j}]", f"unknown node {ref!r}",
-                                     "name a node of this stack")
+                yield config_problem(f"services[{i}].nodes[{j}]",
+                                     _("unknown node {node}").format(node=repr(ref)),
+                                     _("name a node of this stack"))
             elif Role.app not in nodes[ref].roles:
                 yield config_problem(f"services[{i}].nodes[{j}]",
-                                     f"node {ref!r} has no 'app' role",
-                                     "run services on nodes with the role 'app'")
+                                     _("node {node} has no 'app' role").format(node=repr(ref)),
+                                     _("run services on nodes with the role 'app'"))
 
 
 def check_gateway_flows(s: Stack) -> Iterator[Problem]:
@@ -35,10 +37,13 @@ def check_gateway_flows(s: Stack) -> Iterator[Problem]:
                 if not any(gz in f.source and zone in f.to and svc.port in f.ports
                            and f.protocol == "tcp" for f in s.flows):
                     yield config_problem(
-                        f"services[{i}].port", f"the gateways in zone {gz!r} may not open port "
-                        f"{svc.port} on node {ref!r} (zone {zone!r})",
-                        f"add {svc.port} to the ports of the flow from {gz} to {zone}, or "
-                        "use a port that flow allows")
+                        f"services[{i}].port", _(
+                            "the gateways in zone {gateway_zone} may not open port {port} on "
+                            "node {node} (zone {zone})").format(
+                                gateway_zone=repr(gz), port=svc.port, node=repr(ref),
+                                zone=repr(zone)),
+                        _("add {port} to the ports of the flow from {source} to {to}, or use a "
+                          "port that flow allows").format(port=svc.port, source=gz, to=zone))
                     break
 
 
@@ -48,7 +53,8 @@ def check_service_ports(s: Stack) -> Iterator[Problem]:
         for ref in svc.nodes:
             key = (ref, svc.port)
             if key in port_users:
-                yield config_problem(f"services[{i}].port", f"port {svc.port} on node {ref!r} "
-                                     f"is already used by service {port_users[key]!r}",
-                                     "give the service another port")
+                yield config_problem(f"services[{i}].port", _(
+                    "port {port} on node {node} is already used by service {service}").format(
+                        port=svc.port, node=repr(ref), service=repr(port_users[key])),
+                    _("give the service another port"))
             port_users[key] = svc.name
