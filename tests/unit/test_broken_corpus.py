@@ -31,7 +31,8 @@ REQUIRED = {
     "bad-memory", "unknown-field", "key-outside-namespace", "yaml-syntax-error",
     "missing-subnet", "clear-text-secret", "service-on-non-app-node", "duplicate-service-port",
     "published-port-clash", "bad-domain", "subnet-host-bits", "port-out-of-range",
-    "service-port-not-allowed",
+    "service-port-not-allowed", "no-admin-keys", "artifact-not-a-wheel",
+    "reference-without-database",
 }
 
 

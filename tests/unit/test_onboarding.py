@@ -72,19 +72,20 @@ def test_a_new_service_is_added_with_its_card_and_nothing_else(root):
 def test_options_reach_the_manifest(root):
     res = new("pajak", "-r", "g2g", *NEW, "--node", "app2", "--port", "8003",
               "--no-database", "--backup-schedule", "weekly", "--hostname",
-              "pajak.bengkulukota.go.id", "--artifact", "pajak-2.1.tar.gz")
+              "pajak.bengkulukota.go.id", "--artifact", "pajak-2.1-py3-none-any.whl")
     # Port 8003 is eabsen's on app2 in the lab: refused, nothing written.
     assert res.exit_code == 2, res.output
     assert "services[4].port: port 8003 on node 'app2' is already used by service 'eabsen'" \
         in res.output
     res = new("pajak", "-r", "g2g", *NEW, "--node", "app2", "--port", "8004",
               "--no-database", "--backup-schedule", "weekly", "--hostname",
-              "pajak.bengkulukota.go.id", "--artifact", "pajak-2.1.tar.gz")
+              "pajak.bengkulukota.go.id", "--artifact", "pajak-2.1-py3-none-any.whl")
     assert res.exit_code == 0, res.output
     svc = load_stack(root, "lab").services[-1]
     assert (svc.relation, svc.nodes, svc.port, svc.database, svc.backup_schedule,
             svc.hostname, svc.artifact) == (Relation.G2G, ["app2"], 8004, False, "weekly",
-                                            "pajak.bengkulukota.go.id", "pajak-2.1.tar.gz")
+                                            "pajak.bengkulukota.go.id",
+                                            "pajak-2.1-py3-none-any.whl")
     assert svc.access.login == "mtls"
 
 
@@ -97,6 +98,8 @@ def test_options_reach_the_manifest(root):
     (["x1", "-r", "G2C", "--node", "nowhere"], "services[4].nodes[0]", "name a node"),
     (["x1", "-r", "G2C", "--port", "9090"], "services[4].port",
      "add 9090 to the ports of the flow from dmz to app"),
+    (["x1", "-r", "G2C", "--artifact", "x1-1.0.tar.gz"], "services[4].artifact",
+     "x1-1.0-py3-none-any.whl"),
 ])
 def test_bad_input_is_refused_with_exit_2_and_changes_nothing(root, args, field, fix):
     before = tree(root)

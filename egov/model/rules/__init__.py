@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from egov.model.problems import Problem
+from egov.model.rules.access import check_admin_keys
+from egov.model.rules.artifacts import check_artifacts
 from egov.model.rules.docker_hosts import check_macvlan
 from egov.model.rules.names import check_unique_names
 from egov.model.rules.nodes import check_nodes, check_one_bastion
@@ -31,6 +33,8 @@ RULES: tuple[Callable[[Stack], Iterator[Problem]], ...] = (
     check_service_nodes,
     check_gateway_flows,
     check_service_ports,
+    check_artifacts,
+    check_admin_keys,
     check_secrets_encrypted,
 )
 
