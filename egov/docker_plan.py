@@ -145,7 +145,7 @@ def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
             networks.append(NetworkSpec(
                 name=stack.network_name(zone), zone=zone.name, docker_host=host.name,
                 driver=host.network_driver, subnet=str(zone.subnet),
-                gateway=str(zone.subnet.network_address + 1), internal=not zone.egress,
+                gateway=str(zone.router), internal=not zone.egress,
                 labels=stack.labels(zone=zone.name),
                 parent=f"{host.parent_interface}.{zone.vlan}" if host.network_driver == "macvlan"
                 else None,

@@ -48,6 +48,10 @@ def _hosts(stack: Stack) -> dict:
             "egov_node_fqdn": stack.fqdn(n),
             "egov_node_roles": [r.value for r in n.roles],
             "egov_node_addresses": {a.zone: a.address for a in d.attachments[n.name]},
+            # the router of every zone the node has a leg in: on Docker, the host's bridge
+            # address, where connections to a published port come from
+            "egov_node_routers": [str(z.router) for z in stack.zones
+                                  if z.name in {a.zone for a in d.attachments[n.name]}],
         }
         for n in stack.nodes
     }

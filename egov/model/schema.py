@@ -165,6 +165,11 @@ class Zone(_Model):
     egress: bool = False
     vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
 
+    @property
+    def router(self) -> ipaddress.IPv4Address:
+        """The zone's router: its first host, the gateway of its Docker network."""
+        return self.subnet.network_address + 1
+
 
 class Flow(_Model):
     source: ZoneRefs = Field(alias="from")

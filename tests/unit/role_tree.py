@@ -13,8 +13,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def tasks(role: str) -> Iterator[tuple[Path, dict]]:
-    """Every task of the role's task files, the tasks inside blocks too."""
+def tasks(role: str, folder: str = "tasks") -> Iterator[tuple[Path, dict]]:
+    """Every task of the role's task (or handler) files, the tasks inside blocks too."""
 
     def opened(items):
         for task in items or []:
@@ -22,7 +22,7 @@ def tasks(role: str) -> Iterator[tuple[Path, dict]]:
             for key in ("block", "rescue", "always"):
                 yield from opened(task.get(key))
 
-    for path in sorted((ROOT / "roles" / role / "tasks").glob("*.yml")):
+    for path in sorted((ROOT / "roles" / role / folder).glob("*.yml")):
         for task in opened(yaml.safe_load(path.read_text())):
             yield path, task
 
