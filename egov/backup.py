@@ -21,6 +21,7 @@ from pathlib import Path
 
 from egov import access
 from egov.ansible_run import ansible_env
+from egov.i18n import _
 from egov.lab import LabError
 from egov.model import Role, Stack
 
@@ -81,22 +82,24 @@ def _run(stack: Stack, node: str, command: list[str], *, input: str | None = Non
         return subprocess.run(_ssh_argv(stack, node, command), input=input, capture_output=True,
                               text=True, timeout=timeout, env=ansible_env(Path(".")))
     except subprocess.TimeoutExpired:
-        raise BackupError(f"{node}: `{shlex.join(command)}` did not finish in {timeout} s") \
-            from None
+        raise BackupError(_("{node}: {command} did not finish in {seconds} s").format(
+            node=node, command=f"`{shlex.join(command)}`", seconds=timeout)) from None
 
 
 def _check(stack: Stack, node: str, command: list[str], **kw) -> str:
     res = _run(stack, node, command, **kw)
     if res.returncode != 0:
-        raise BackupError(f"{node}: `{shlex.join(command)}` failed ({res.returncode}): "
-                          f"{res.stderr.strip() or res.stdout.strip()}")
+        raise BackupError(_("{node}: {command} failed ({code}): {output}").format(
+            node=node, command=f"`{shlex.join(command)}`", code=res.returncode,
+            output=res.stderr.strip() or res.stdout.strip()))
     return res.stdout
 
 
 def _first(stack: Stack, role: Role) -> str:
     nodes = stack.nodes_with(role)
     if not nodes:
-        raise BackupError(f"stack {stack.name!r} has no node with the role {role.value!r}")
+        raise BackupError(_("stack {stack} has no node with the role {role}").format(
+            stack=repr(stack.name), role=repr(role.value)))
     return nodes[0].name
 
 
@@ -104,12 +107,14 @@ def _databases(stack: Stack, wanted: list[str] | None) -> list[str]:
     have = [s.name for s in stack.services if s.database]
     if not wanted:
         if not have:
-            raise BackupError(f"stack {stack.name!r} has no service with a database")
+            raise BackupError(_("stack {stack} has no service with a database").format(
+                stack=repr(stack.name)))
         return have
     unknown = [w for w in wanted if w not in have]
     if unknown:
-        raise BackupError(f"no service database {', '.join(map(repr, unknown))} in stack "
-                          f"{stack.name!r}; it has: {', '.join(have) or '(none)'}")
+        raise BackupError(_("no service database {names} in stack {stack}; it has: {have}")
+                          .format(names=", ".join(map(repr, unknown)), stack=repr(stack.name),
+                                  have=", ".join(have) or _("(none)")))
     return list(dict.fromkeys(wanted))
 
 
@@ -126,16 +131,19 @@ def snapshots(stack: Stack) -> list[Snapshot]:
 def latest(stack: Stack, database: str) -> Snapshot:
     found = [s for s in snapshots(stack) if s.database == database]
     if not found:
-        raise BackupError(f"the repository of {_first(stack, Role.backup)} holds no dump of "
-                          f"database {database!r}: run `egov backup {stack.name}` first")
+        raise BackupError(_("the repository of {node} holds no dump of database {database}: "
+                            "run `egov backup {stack}` first").format(
+                                node=_first(stack, Role.backup), database=repr(database),
+                                stack=stack.name))
     return found[-1]
 
 
 def latest_directory(stack: Stack) -> Snapshot:
     found = [s for s in snapshots(stack) if DIRECTORY_TAG in s.tags]
     if not found:
-        raise BackupError(f"the repository of {_first(stack, Role.backup)} holds no dump of "
-                          f"the directory: run `egov backup {stack.name}` first")
+        raise BackupError(_("the repository of {node} holds no dump of the directory: run "
+                            "`egov backup {stack}` first").format(
+                                node=_first(stack, Role.backup), stack=stack.name))
     return found[-1]
 
 
@@ -148,17 +156,19 @@ def run_backup(stack: Stack, databases: list[str] | None = None, log=print) -> l
     if not databases and stack.nodes_with(Role.directory):
         units.append(DIRECTORY_UNIT)
     before = {s.id for s in snapshots(stack)}
-    log(f"{node}: starting {', '.join(units)}")
+    log(_("{node}: starting {units}").format(node=node, units=", ".join(units)))
     # A oneshot unit's start returns when its job has finished (or failed).
     res = _run(stack, node, ["sudo", "-n", "systemctl", "start", *units], timeout=BACKUP_TIMEOUT)
     if res.returncode != 0:
         journal = _run(stack, node, ["sudo", "-n", "journalctl", "--no-pager", "-n", "20",
                                      *[a for u in units for a in ("-u", u)]])
-        raise BackupError(f"{node}: backup failed: {res.stderr.strip()}\n{journal.stdout}")
+        raise BackupError(_("{node}: backup failed: {error}").format(
+            node=node, error=res.stderr.strip()) + f"\n{journal.stdout}")
     new = [s for s in snapshots(stack) if s.id not in before]
     missing = [n for n in names if not any(s.database == n for s in new)]
     if missing:
-        raise BackupError(f"{node}: no new snapshot of {', '.join(missing)} after the backup")
+        raise BackupError(_("{node}: no new snapshot of {names} after the backup").format(
+            node=node, names=", ".join(missing)))
     return new
 
 
@@ -177,7 +187,8 @@ def checksums(stack: Stack, database: str) -> dict[str, str]:
     """md5 of every user table's rows (in a stable order) in a database of the database
     node: two databases with equal checksums hold the same table contents."""
     if not TARGET_NAME.match(database):
-        raise BackupError(f"{database!r} is not a plain database name")
+        raise BackupError(_("{database} is not a plain database name").format(
+            database=repr(database)))
     node = _first(stack, Role.database)
     tables = _psql(stack, node, database,
                    "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
@@ -196,17 +207,19 @@ def restore(stack: Stack, database: str | None = None, target: str = "{db}_resto
     database on the database node, named by `target` ("{db}" stands for the database)."""
     names = _databases(stack, [database] if database else None)
     if len(names) > 1 and "{db}" not in target:
-        raise BackupError(f"restoring {len(names)} databases into one target {target!r}: name "
-                          "one database with --database, or put {db} in the target")
+        raise BackupError(_("restoring {count} databases into one target {target}: name one "
+                            "database with --database, or put {{db}} in the target").format(
+                                count=len(names), target=repr(target)))
     services = {s.name for s in stack.services}
     plan = []
     for name in names:
         into = target.replace("{db}", name)
         if not TARGET_NAME.match(into):
-            raise BackupError(f"target {into!r} is not a plain PostgreSQL name "
-                              "(lower-case letters, digits and '_', at most 63)")
+            raise BackupError(_("target {target} is not a plain PostgreSQL name (lower-case "
+                                "letters, digits and '_', at most 63)").format(target=repr(into)))
         if into in services or into in ("postgres", "template0", "template1"):
-            raise BackupError(f"target {into!r} is a live database; restore into a new name")
+            raise BackupError(_("target {target} is a live database; restore into a new name")
+                              .format(target=repr(into)))
         plan.append((name, into))
 
     db_node = _first(stack, Role.database)
@@ -214,14 +227,16 @@ def restore(stack: Stack, database: str | None = None, target: str = "{db}_resto
     snaps = {name: latest(stack, name) for name, _ in plan}
     existing = [into for _, into in plan if database_exists(stack, into)]
     if existing and not replace:
-        raise BackupError(f"{db_node}: database(s) {', '.join(existing)} already exist; choose "
-                          "another --target or pass --replace")
+        raise BackupError(_("{node}: database(s) {names} already exist; choose another "
+                            "--target or pass --replace").format(node=db_node,
+                                                                 names=", ".join(existing)))
     done = []
     for name, into in plan:
         snap = snaps[name]
         if into in existing:
             _check(stack, db_node, ["sudo", "-n", "-u", "postgres", "dropdb", "--force", into])
-        log(f"{db_node}: restoring {name} from snapshot {snap.short_id} ({snap.time}) into {into}")
+        log(_("{node}: restoring {database} from snapshot {id} ({time}) into {target}").format(
+            node=db_node, database=name, id=snap.short_id, time=snap.time, target=into))
         _load_dump(stack, name, snap, into)
         done.append(Restored(name, into, snap, checksums(stack, into)))
     return done
@@ -248,9 +263,12 @@ def _load_dump(stack: Stack, name: str, snap: Snapshot, into: str) -> None:
     if dump.returncode != 0 or load.returncode != 0:
         _run(stack, db_node, ["sudo", "-n", "-u", "postgres", "dropdb", "--if-exists", into])
         raise BackupError(
-            f"restore of {name} into {into} failed: restic dump on {backup_node} exited "
-            f"{dump.returncode} ({dump_err.strip()}); pg_restore on {db_node} exited "
-            f"{load.returncode} ({load.stderr.strip()})")
+            _("restore of {database} into {target} failed: restic dump on {backup_node} exited "
+              "{dump_code} ({dump_error}); pg_restore on {db_node} exited {load_code} "
+              "({load_error})").format(
+                  database=name, target=into, backup_node=backup_node, dump_code=dump.returncode,
+                  dump_error=dump_err.strip(), db_node=db_node, load_code=load.returncode,
+                  load_error=load.stderr.strip()))
 
 
 def _swap_sql(live: str, staged: str) -> str:
@@ -286,18 +304,21 @@ def restore_in_place(stack: Stack, database: str | None = None,
     staged = {name: f"{name}_restoring" for name in names}
     bad = [t for t in staged.values() if not TARGET_NAME.match(t)]
     if bad:
-        raise BackupError(f"database name(s) too long to restore beside: {', '.join(bad)}")
+        raise BackupError(_("database name(s) too long to restore beside: {names}").format(
+            names=", ".join(bad)))
     snaps = {name: latest(stack, name) for name in names}
     done = []
     for name in names:
         snap, into = snaps[name], staged[name]
         if database_exists(stack, into):  # left by a restore that was killed
             _check(stack, db_node, ["sudo", "-n", "-u", "postgres", "dropdb", "--force", into])
-        log(f"{db_node}: restoring {name} from snapshot {snap.short_id} ({snap.time}) beside it")
+        log(_("{node}: restoring {database} from snapshot {id} ({time}) beside it").format(
+            node=db_node, database=name, id=snap.short_id, time=snap.time))
         _load_dump(stack, name, snap, into)
         users = stack.service(name).nodes
         unit = SERVICE_UNIT.format(name)
-        log(f"stopping {unit} on {', '.join(users)}; putting the restored {name} in place")
+        log(_("stopping {unit} on {nodes}; putting the restored {database} in place").format(
+            unit=unit, nodes=", ".join(users), database=name))
         try:
             for node in users:
                 _check(stack, node, ["sudo", "-n", "systemctl", "stop", unit])
@@ -337,7 +358,7 @@ def restore_directory(stack: Stack, log=print) -> RestoredDirectory:
         stack, _first(stack, Role.backup), ["sudo", "-n", RESTIC, "dump", snap.id,
                                             DIRECTORY_FILE]))
     if entries == 0:
-        raise BackupError(f"the directory dump {snap.short_id} holds no entry")
+        raise BackupError(_("the directory dump {id} holds no entry").format(id=snap.short_id))
     data = role_vars("directory")["__directory_data_dir"]
     script = f"""set -eu
 data={shlex.quote(data)}; aside="$data/before-restore"
@@ -351,7 +372,7 @@ else
     chown openldap:openldap "$data/data.mdb"; systemctl start slapd; exit 1
 fi
 """
-    log(f"{node}: restoring the directory from snapshot {snap.short_id} ({snap.time}): "
-        f"{entries} entries")
+    log(_("{node}: restoring the directory from snapshot {id} ({time}): {entries} entries")
+        .format(node=node, id=snap.short_id, time=snap.time, entries=entries))
     _check(stack, node, ["sudo", "-n", "sh", "-c", script], input=ldif)
     return RestoredDirectory(node, snap, entries)

@@ -177,7 +177,7 @@ def _lab_or_exit(fn, *args, verbose: bool = False, **kwargs):
         return fn(*args, **kwargs)
     except LabError as exc:
         if exc.run is not None:
-            _print_run("converge", exc.run, verbose)
+            _print_run(_("converge"), exc.run, verbose)
         err_console.print("[bold red]" + _("error:") + f"[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
 
@@ -190,9 +190,11 @@ def _print_run(title: str, res, verbose: bool = False, per_node: bool = True) ->
     """A run's summary; with `per_node`, its recap per node (--verbose: the changed tasks)."""
     if res is None:
         return
-    strategy = f", strategy {', '.join(res.strategies)}" if res.strategies else ""
-    console.print(f"{title}: {res.changed_count} changed task(s) in {res.seconds:.0f} s"
-                  f"{strategy} (log: {res.log})", highlight=False)
+    strategy = _(", strategy {names}").format(names=", ".join(res.strategies)) \
+        if res.strategies else ""
+    console.print(_("{title}: {count} changed task(s) in {seconds:.0f} s{strategy} (log: {log})")
+                  .format(title=title, count=res.changed_count, seconds=res.seconds,
+                          strategy=strategy, log=res.log), highlight=False)
     if not per_node:
         return
     from egov.ansible_run import recap
@@ -222,10 +224,10 @@ def up(stack: str = typer.Argument(..., help="stack name"),
     report = _lab_or_exit(lab.up, s, root, do_converge=converge, do_verify=verify,
                           provisioner=provisioner, log=console.print, verbose=verbose)
     # Provisioning runs on this machine alone: its recap would be one line, "localhost".
-    _print_run("provision", report.provision, per_node=False)
-    _print_run("converge", report.converge, verbose)
+    _print_run(_("provision"), report.provision, per_node=False)
+    _print_run(_("converge"), report.converge, verbose)
     for step, seconds in report.steps.items():
-        console.print(f"  {seconds:6.1f} s  {step}", highlight=False)
+        console.print(f"  {seconds:6.1f} s  " + _(step), highlight=False)
     if report.verify is not None:
         _print_verify(report.verify)
     if report.verify_ok is False:
@@ -243,7 +245,7 @@ def converge(stack: str = typer.Argument(..., help="stack name"),
     root = project_root()
     s = load_or_exit(stack, root)
     res = _lab_or_exit(lab.converge, s, root, limit=limit, verbose=verbose)
-    _print_run("converge", res, verbose)
+    _print_run(_("converge"), res, verbose)
 
 
 def _print_verify(run) -> None:

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import time
 
+from egov.i18n import _
+
 DOCKERD_LOG = "/var/log/egov-dockerd.log"
 
 
@@ -34,10 +36,12 @@ def ensure_host_limits(log=print) -> None:
             if have < want:
                 with open(path, "w") as fh:
                     fh.write(str(want))
-                log(f"raised {path.removeprefix('/proc/sys/').replace('/', '.')} "
-                    f"from {have} to {want}")
+                log(_("raised {setting} from {have} to {want}").format(
+                    setting=path.removeprefix("/proc/sys/").replace("/", "."), have=have,
+                    want=want))
         except OSError as exc:
-            log(f"cannot raise {path} ({exc}); nodes may stall at boot")
+            log(_("cannot raise {path} ({error}); nodes may stall at boot").format(
+                path=path, error=exc))
 
 
 def _systemd_is_init() -> bool:
@@ -54,14 +58,14 @@ def ensure_engine(log=print, wait_s: float = 60) -> str:
     if engine_answers():
         return "running"
     if shutil.which("dockerd") is None:
-        log("installing Debian's docker.io")
+        log(_("installing Debian's docker.io"))
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", "docker.io"], check=True, env=env,
                        stdout=subprocess.DEVNULL)
         if engine_answers():
             return "started"
-    log("starting dockerd")
+    log(_("starting dockerd"))
     if _systemd_is_init():
         subprocess.run(["systemctl", "start", "docker"], check=True)
     else:
@@ -73,4 +77,5 @@ def ensure_engine(log=print, wait_s: float = 60) -> str:
         if engine_answers():
             return "started"
         time.sleep(0.5)
-    raise RuntimeError(f"dockerd did not answer within {wait_s:.0f} s; see {DOCKERD_LOG}")
+    raise RuntimeError(_("dockerd did not answer within {seconds:.0f} s; see {log}").format(
+        seconds=wait_s, log=DOCKERD_LOG))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jinja2
 
+from egov.i18n import _
 from egov.model import LABEL_PREFIX, Stack
 from egov.node_roles import baseline, node_roles
 from egov.paths import role_defaults
@@ -178,11 +179,11 @@ def build_base_image(root: Path, log=print) -> str:
     if image_exists(tag):
         return tag
     if shutil.which("debootstrap") is None:
-        raise RuntimeError("debootstrap is not installed: run ./scripts/setup first")
+        raise RuntimeError(_("debootstrap is not installed: run ./scripts/setup first"))
     work = Path(tempfile.mkdtemp(prefix="egov-rootfs-", dir="/var/tmp"))
     rootfs = work / "rootfs"
     try:
-        log(f"debootstrap {SUITE} into {rootfs} (a few minutes)")
+        log(_("debootstrap {suite} into {path} (a few minutes)").format(suite=SUITE, path=rootfs))
         subprocess.run(
             ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
              SUITE, str(rootfs), MIRROR],
@@ -191,7 +192,7 @@ def build_base_image(root: Path, log=print) -> str:
         (rootfs / "finish-rootfs.sh").write_bytes(script)
         subprocess.run(["chroot", str(rootfs), "/bin/sh", "/finish-rootfs.sh"], check=True)
         (rootfs / "finish-rootfs.sh").unlink()
-        log(f"docker import as {tag}")
+        log(_("docker import as {tag}").format(tag=tag))
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."],
                                stdout=subprocess.PIPE)
         subprocess.run(
@@ -200,7 +201,7 @@ def build_base_image(root: Path, log=print) -> str:
             stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL,
         )
         if tar.wait() != 0:
-            raise RuntimeError("tar of the root file system failed")
+            raise RuntimeError(_("tar of the root file system failed"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return tag

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from egov import access, docker_plan, engine, evidence, images, inventory, node_shell
 from egov.ansible_run import RunResult, ansible_env, follow, run_playbook
+from egov.i18n import N_, _
 from egov.model import LABEL_NODE, LABEL_STACK, Stack
 from egov.paths import state_dir
 
@@ -56,15 +57,16 @@ class UpReport:
 def require_local(stack: Stack) -> None:
     if not is_local(stack):
         remote = [h.name for h in stack.docker_hosts if not h.url.startswith("unix://")]
-        raise LabError(f"stack {stack.name!r} runs on remote Docker hosts ({', '.join(remote)}): "
-                           "the lab provisioner only drives the local engine; use `egov plan` "
-                           "to review it and the Pulumi CLI to provision it")
+        raise LabError(_("stack {stack} runs on remote Docker hosts ({hosts}): the lab "
+                         "provisioner only drives the local engine; use `egov plan` to review "
+                         "it and the Pulumi CLI to provision it").format(
+                             stack=repr(stack.name), hosts=", ".join(remote)))
 
 
 def _step(report: UpReport, name: str, log):
     class _Timer:
         def __enter__(self):
-            log(f"[bold]{name}[/]")
+            log("[bold]" + _(name) + "[/]")
             self.start = time.monotonic()
 
         def __exit__(self, *exc):
@@ -100,7 +102,7 @@ def provision(stack: Stack, root: Path, plan_file: Path, show: bool = True) -> R
                        log_dir=state_dir(stack.name) / "logs",
                        progress_label="provision", show=show)
     if not res.ok:
-        raise LabError(_failure("provisioning", res))
+        raise LabError(_failure(N_("provisioning"), res))
     return res
 
 
@@ -122,7 +124,7 @@ def converge(stack: Stack, root: Path, show: bool = True, limit: str | None = No
                        log_dir=state_dir(stack.name) / "logs", progress_label="converge",
                        show=show, limit=limit, fact_cache=facts_dir(stack))
     if not res.ok:
-        raise LabError(_failure("converge", res), run=res)
+        raise LabError(_failure(N_("converge"), res), run=res)
     record_baseline(stack, res)
     return res
 
@@ -147,11 +149,11 @@ def record_baseline(stack: Stack, res: RunResult) -> None:
 
 
 def _failure(what: str, res: RunResult) -> str:
-    lines = [f"{what} failed (log: {res.log})"]
+    lines = [_("{what} failed (log: {log})").format(what=_(what), log=res.log)]
     for host, task, msg in res.failed[:10]:
         lines.append(f"  {host}: {task}: {msg}".rstrip())
     if not res.failed:
-        lines.append(f"  ansible-playbook exited {res.returncode}")
+        lines.append("  " + _("ansible-playbook exited {code}").format(code=res.returncode))
     return "\n".join(lines)
 
 
@@ -247,31 +249,33 @@ def up(stack: Stack, root: Path, *, do_converge: bool = True, do_verify: bool = 
             pulumi_cli()  # before anything is written: a clear error where there is no CLI
         except PulumiUpError as exc:
             raise LabError(str(exc)) from None
-        with _step(report, "prepare (keys, inventory, SSH config)", log):
+        # The step names are the keys of last-up.json (bench/lab.py reads them): English,
+        # shown translated.
+        with _step(report, N_("prepare (keys, inventory, SSH config)"), log):
             access.admin_keys(stack, generate=True)
             inventory.write(stack, root)
             access.write_ssh_config(stack, root)
-        with _step(report, "provision (pulumi up through the Automation API)", log):
+        with _step(report, N_("provision (pulumi up through the Automation API)"), log):
             try:
                 pulumi_up(root, stack.name, on_output=log)
             except PulumiUpError as exc:
                 raise LabError(str(exc)) from None
     else:
-        with _step(report, "prepare (engine, base image, keys, inventory)", log):
+        with _step(report, N_("prepare (engine, base image, keys, inventory)"), log):
             plan_file = prepare(stack, root, log=log)
-        with _step(report, "provision (networks, volumes, images, containers)", log):
+        with _step(report, N_("provision (networks, volumes, images, containers)"), log):
             report.provision = provision(stack, root, plan_file, show=show)
     if not do_converge:
         # What site.yml's first play does otherwise: the nodes are only "up" once they
         # accept the administrator's key (a first boot makes host keys and the account).
-        with _step(report, "access (every node answers over SSH)", log):
+        with _step(report, N_("access (every node answers over SSH)"), log):
             wait_for_ssh(stack)
     forget_facts(stack)
     if do_converge:
-        with _step(report, "converge (site.yml through the bastion)", log):
+        with _step(report, N_("converge (site.yml through the bastion)"), log):
             report.converge = converge(stack, root, show=show)
     if do_converge and do_verify:
-        with _step(report, "verify (testinfra on every node)", log):
+        with _step(report, N_("verify (testinfra on every node)"), log):
             report.verify = verify(stack, root, show=show)
             report.verify_ok = report.verify.ok
     (state_dir(stack.name) / "last-up.json").write_text(json.dumps(report.as_dict(), indent=1))
@@ -292,13 +296,13 @@ def labelled(kind: str, stack: str) -> list[str]:
 def down(stack: Stack, root: Path, purge: bool = False, show: bool = True) -> RunResult:
     require_local(stack)
     if not engine.engine_answers():
-        raise LabError("no Docker engine answers; nothing to take down")
+        raise LabError(_("no Docker engine answers; nothing to take down"))
     res = run_playbook(root, "teardown.yml",
                        extra_vars=[json.dumps({"lab_teardown__stack": stack.name,
                                                "lab_teardown__purge": purge})],
                        log_dir=state_dir(stack.name) / "logs", progress_label="down", show=show)
     if not res.ok:
-        raise LabError(_failure("teardown", res))
+        raise LabError(_failure(N_("teardown"), res))
     kh = access.known_hosts(stack)
     if kh.exists():
         kh.write_text("")
@@ -336,7 +340,8 @@ def wait_for_ssh(stack: Stack, timeout: float = 120) -> None:
         waiting = [n for n in waiting
                    if ssh_command(stack, n, ["true"], connect_timeout=5).returncode != 0]
         if waiting and time.monotonic() > deadline:
-            raise LabError(f"no SSH answer within {timeout:.0f} s from: {', '.join(waiting)}")
+            raise LabError(_("no SSH answer within {seconds:.0f} s from: {nodes}").format(
+                seconds=timeout, nodes=", ".join(waiting)))
         if waiting:
             time.sleep(1)
 

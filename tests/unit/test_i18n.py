@@ -85,17 +85,22 @@ def test_every_message_has_a_confirmed_translation_with_the_same_placeholders():
 def test_the_catalogue_test_fails_on_a_missing_fuzzy_or_misplaced_translation():
     messages = extracted()
     good = catalogue()
+    known = set(problems(messages, good))  # what the first test reports, if anything
+
+    def added(catalog: Catalog) -> list[str]:
+        return [p for p in problems(messages, catalog) if p not in known]
+
     missing, fuzzy, moved = (copy.deepcopy(good) for _ in range(3))
     audit_title = "Audit of stack %(name)s"
     missing[audit_title].string = ""
     fuzzy["Zones"].flags.add("fuzzy")
     moved["stack {stack} is up"].string = "stack {nama} telah berjalan"
-    assert problems(messages, missing) == [
+    assert added(missing) == [
         f"no Indonesian translation: {audit_title!r} ({messages[audit_title][0]})"]
-    assert [p.split(":")[0] for p in problems(messages, fuzzy)] == ["fuzzy (not confirmed)"]
-    assert "placeholders differ" in " ".join(problems(messages, moved))
+    assert [p.split(":")[0] for p in added(fuzzy)] == ["fuzzy (not confirmed)"]
+    assert [p.split(" in ")[0] for p in added(moved)] == ["placeholders differ"]
     del missing[audit_title]
-    assert problems(messages, missing)[0].startswith("not in the catalogue")
+    assert [p.split(":")[0] for p in added(missing)] == ["not in the catalogue"]
 
 
 def test_no_message_is_built_where_the_extraction_cannot_see_it():
