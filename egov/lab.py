@@ -100,7 +100,7 @@ def provision(stack: Stack, root: Path, plan_file: Path, show: bool = True) -> R
                        extra_vars=[f"@{plan_file}",
                                    f"lab_docker__ssh_dir={access.ssh_dir(stack)}"],
                        log_dir=state_dir(stack.name) / "logs",
-                       progress_label="provision", show=show)
+                       progress_label=_("provision"), show=show)
     if not res.ok:
         raise LabError(_failure(N_("provisioning"), res))
     return res
@@ -121,7 +121,7 @@ def converge(stack: Stack, root: Path, show: bool = True, limit: str | None = No
     resolved = os.environ.get("EGOV_MACHINE_VARS") != "inventory"
     res = run_playbook(root, "site.yml", inventory=root / "inventory" / stack.name,
                        extra_vars=[json.dumps(inventory.machine_vars(stack))] if resolved else [],
-                       log_dir=state_dir(stack.name) / "logs", progress_label="converge",
+                       log_dir=state_dir(stack.name) / "logs", progress_label=_("converge"),
                        show=show, limit=limit, fact_cache=facts_dir(stack))
     if not res.ok:
         raise LabError(_failure(N_("converge"), res), run=res)
@@ -209,11 +209,12 @@ def verify(stack: Stack, root: Path, workers: int = VERIFY_WORKERS, show: bool =
     started = evidence.now()
     counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
     with open(log, "w", encoding="utf-8") as out, \
-            Progress(TextColumn("verify {task.description}"), BarColumn(), MofNCompleteColumn(),
+            Progress(TextColumn(_("verify") + " {task.description}"), BarColumn(),
+                     MofNCompleteColumn(),
                      TimeElapsedColumn(), transient=True, disable=not show) as bar:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
-        task = bar.add_task("(collecting)", total=None)
+        task = bar.add_task(_("(collecting)"), total=None)
 
         def take(ev: dict) -> None:
             if "total" in ev:
@@ -221,8 +222,8 @@ def verify(stack: Stack, root: Path, workers: int = VERIFY_WORKERS, show: bool =
             else:
                 counts[ev["outcome"]] += 1
                 bar.advance(task)
-            bar.update(task, description=f"{counts['passed']} passed, "
-                       f"{counts['failed'] + counts['error']} failed")
+            bar.update(task, description=_("{passed} passed, {failed} failed").format(
+                passed=counts["passed"], failed=counts["failed"] + counts["error"]))
         follow(proc, progress_file, take)
     finished = evidence.now()
     raw = json.loads(result_file.read_text()) if result_file.exists() else {"results": []}
@@ -300,7 +301,8 @@ def down(stack: Stack, root: Path, purge: bool = False, show: bool = True) -> Ru
     res = run_playbook(root, "teardown.yml",
                        extra_vars=[json.dumps({"lab_teardown__stack": stack.name,
                                                "lab_teardown__purge": purge})],
-                       log_dir=state_dir(stack.name) / "logs", progress_label="down", show=show)
+                       log_dir=state_dir(stack.name) / "logs", progress_label=_("down"),
+                       show=show)
     if not res.ok:
         raise LabError(_failure(N_("teardown"), res))
     kh = access.known_hosts(stack)
