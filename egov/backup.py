@@ -17,13 +17,11 @@ import re
 import shlex
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
-from egov import access
-from egov.ansible_run import ansible_env
 from egov.i18n import _
 from egov.lab import LabError
 from egov.model import Role, Stack
+from egov.node_ssh import node_argv, run_on_node
 
 DATABASE_UNIT = "egov-backup-database@{}.service"
 SERVICE_UNIT = "egov-{}.service"
@@ -71,16 +69,10 @@ class RestoredDirectory:
     entries: int
 
 
-def _ssh_argv(stack: Stack, node: str, command: list[str]) -> list[str]:
-    # ssh hands the remote shell one string: quote every word.
-    return ["ssh", "-F", str(access.ssh_config(stack)), node, "--", shlex.join(command)]
-
-
 def _run(stack: Stack, node: str, command: list[str], *, input: str | None = None,
          timeout: int = 300) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(_ssh_argv(stack, node, command), input=input, capture_output=True,
-                              text=True, timeout=timeout, env=ansible_env(Path(".")))
+        return run_on_node(stack, node, command, input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise BackupError(_("{node}: {command} did not finish in {seconds} s").format(
             node=node, command=f"`{shlex.join(command)}`", seconds=timeout)) from None
@@ -249,14 +241,13 @@ def _load_dump(stack: Stack, name: str, snap: Snapshot, into: str) -> None:
     db_node = _first(stack, Role.database)
     _check(stack, db_node, ["sudo", "-n", "-u", "postgres", "createdb", "-O", name, into])
     dump = subprocess.Popen(
-        _ssh_argv(stack, backup_node, ["sudo", "-n", RESTIC, "dump", snap.id, f"/{name}.dump"]),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ansible_env(Path(".")))
+        node_argv(stack, backup_node, ["sudo", "-n", RESTIC, "dump", snap.id, f"/{name}.dump"]),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     load = subprocess.run(
-        _ssh_argv(stack, db_node,
+        node_argv(stack, db_node,
                   ["sudo", "-n", "-u", "postgres", "pg_restore", "--exit-on-error",
                    "--single-transaction", "--no-owner", f"--role={name}", "-d", into]),
-        stdin=dump.stdout, capture_output=True, text=True, env=ansible_env(Path(".")),
-        timeout=BACKUP_TIMEOUT)
+        stdin=dump.stdout, capture_output=True, text=True, timeout=BACKUP_TIMEOUT)
     dump.stdout.close()
     dump_err = dump.stderr.read().decode(errors="replace")
     dump.wait(timeout=60)

@@ -21,6 +21,7 @@ from egov import access, docker_plan, engine, evidence, images, inventory, node_
 from egov.ansible_run import RunResult, ansible_env, follow, run_playbook
 from egov.i18n import N_, _
 from egov.model import LABEL_NODE, LABEL_STACK, Stack
+from egov.node_ssh import run_on_node
 from egov.paths import state_dir
 
 
@@ -340,18 +341,10 @@ def wait_for_ssh(stack: Stack, timeout: float = 120) -> None:
     waiting = [n.name for n in stack.nodes]
     while waiting:
         waiting = [n for n in waiting
-                   if ssh_command(stack, n, ["true"], connect_timeout=5).returncode != 0]
+                   if run_on_node(stack, n, ["true"],
+                                  options=["-o", "ConnectTimeout=5"]).returncode != 0]
         if waiting and time.monotonic() > deadline:
             raise LabError(_("no SSH answer within {seconds:.0f} s from: {nodes}").format(
                 seconds=timeout, nodes=", ".join(waiting)))
         if waiting:
             time.sleep(1)
-
-
-def ssh_command(stack: Stack, node: str, command: list[str],
-                connect_timeout: int | None = None) -> subprocess.CompletedProcess:
-    """Run a command on a node the way an administrator would: ssh -F <stack config>."""
-    options = ["-o", f"ConnectTimeout={connect_timeout}"] if connect_timeout else []
-    return subprocess.run(["ssh", "-F", str(access.ssh_config(stack)), *options, node, "--",
-                           *command], capture_output=True, text=True, timeout=120,
-                          env=ansible_env(Path(".")))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shlex
 import subprocess
 import tempfile
 import threading
@@ -29,6 +28,8 @@ from typing import Any
 import testinfra.backend
 from testinfra.backend import base
 from testinfra.backend.ssh import SshBackend
+
+from egov.node_ssh import ssh_argv
 
 SCHEME = "ssh-session"
 # A command's user travels in front of it; the innermost host.sudo() wins.
@@ -98,18 +99,17 @@ class NodeShellBackend(SshBackend):
     def _start(self) -> subprocess.Popen:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
-        cmd = ["ssh", "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.timeout}"]
-        if self.ssh_config:
-            cmd += ["-F", self.ssh_config]
+        options = ["-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.timeout}"]
         if self.host.user:
-            cmd += ["-l", self.host.user]
+            options += ["-l", self.host.user]
         if self.host.port:
-            cmd += ["-p", str(self.host.port)]
-        remote = (f"sudo -n env EGOV_SHELL_HELPER_CODE={shlex.quote(HELPER)} "
-                  f"/usr/bin/python3 -u -c {shlex.quote(BOOTSTRAP)}")
+            options += ["-p", str(self.host.port)]
+        remote = ["sudo", "-n", "env", f"EGOV_SHELL_HELPER_CODE={HELPER}",
+                  "/usr/bin/python3", "-u", "-c", BOOTSTRAP]
         self._errors = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen([*cmd, self.host.name, remote], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=self._errors)
+        self._proc = subprocess.Popen(
+            ssh_argv(self.ssh_config, self.host.name, remote, options=options),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors)
         return self._proc
 
     def _close(self) -> None:

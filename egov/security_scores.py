@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import json
-import shlex
 import socket
 import subprocess
 import sys
@@ -35,8 +34,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from egov import access
 from egov.model import Environment, Role, Stack
+from egov.node_ssh import node_argv, run_on_node
 from egov.paths import PACKAGE_ROOT, role_defaults
 
 POLICY = "Hardened Debian 12 (version 3)"
@@ -98,17 +97,17 @@ def _wait_open(port: int, banner: bool, seconds: float = 20) -> None:
 def forwarded(stack: Stack, targets: dict, banner: bool = False):
     """{key: ("127.0.0.1", local port)} for {key: (address, port)} inside the stack, each
     forwarded by one SSH connection to the bastion, closed on exit."""
-    config = access.ssh_config(stack)
     endpoints, forwards = {}, []
     for key, (address, port) in targets.items():
         local = _free_port()
         endpoints[key] = ("127.0.0.1", local)
         forwards += ["-L", f"127.0.0.1:{local}:{address}:{port}"]
     # A connection of its own, not the shared master: it must end with this block.
-    tunnel = subprocess.Popen(["ssh", "-F", str(config), "-N", "-o", "ControlMaster=no",
-                               "-o", "ControlPath=none", "-o", "ExitOnForwardFailure=yes",
-                               *forwards, stack.bastion.name], stdin=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    tunnel = subprocess.Popen(
+        node_argv(stack, stack.bastion.name, options=[
+            "-N", "-o", "ControlMaster=no", "-o", "ControlPath=none",
+            "-o", "ExitOnForwardFailure=yes", *forwards]),
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         for _, port in endpoints.values():
             _wait_open(port, banner)
@@ -369,15 +368,13 @@ def audit_lynis(stack: Stack, parallel: int = 2,
     minute), from a copy sent over SSH. Security updates are installed first only where
     asked, by default in the lab: on staging and prod an audit changes nothing."""
     tarball, waivers = lynis_tarball(), load_lynis_waivers()
-    config = str(access.ssh_config(stack))
     if patch_first is None:
         patch_first = stack.environment == Environment.lab
     script = lynis_script(patch_first)
 
     def run(node: str) -> LynisScore:
-        res = subprocess.run(["ssh", "-F", config, node, "--", "sudo", "-n", "sh", "-c",
-                              shlex.quote(script)], input=tarball, capture_output=True,
-                             timeout=900)
+        res = run_on_node(stack, node, ["sudo", "-n", "sh", "-c", script], input=tarball,
+                          text=False, timeout=900)
         if res.returncode != 0:
             raise RuntimeError(f"{node}: Lynis did not run ({res.returncode}): "
                                f"{res.stderr.decode(errors='replace')[-500:]}")
@@ -442,9 +439,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def stack_ca(stack: Stack, folder: Path) -> Path:
     """The stack's CA certificate, read from the bastion into folder/ca.crt."""
-    res = subprocess.run(["ssh", "-F", str(access.ssh_config(stack)), stack.bastion.name,
-                          "--", "cat", "/etc/ssl/egov/ca.crt"],
-                         capture_output=True, text=True, timeout=60, check=True)
+    res = run_on_node(stack, stack.bastion.name, ["cat", "/etc/ssl/egov/ca.crt"], timeout=60)
+    res.check_returncode()
     path = folder / "ca.crt"
     path.write_text(res.stdout)
     return path

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from egov.model import LABEL_STACK, Role, Stack, load_stack
+from egov.node_ssh import ssh_argv
 from egov.paths import PACKAGE_ROOT, state_dir
 
 EGOV = [sys.executable, "-m", "egov"]
@@ -96,10 +97,10 @@ class Lab:
 
     def ssh(self, node: str, command: str, user: str | None = None,
             extra: tuple[str, ...] = (), stdin: str | None = None) -> subprocess.CompletedProcess:
+        """Run a shell line on a node, as written (pipes and quotes are the caller's)."""
         login = ["-l", user] if user else []
-        return subprocess.run(["ssh", "-F", str(self.ssh_config), *login, *extra, node, "--",
-                               command], input=stdin, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run(ssh_argv(self.ssh_config, node, command, options=[*login, *extra]),
+                              input=stdin, capture_output=True, text=True, timeout=120)
 
 
 def _fail_with_output(what: str, res: subprocess.CompletedProcess) -> None:

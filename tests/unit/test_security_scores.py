@@ -140,19 +140,21 @@ def test_lynis_waivers_accept_warnings_only_for_container_limits(tmp_path):
 
 
 def test_lynis_installs_security_updates_first_only_in_the_lab_unless_asked(monkeypatch):
+    import shlex
     import subprocess
 
-    from egov import security_scores
+    from egov import access, security_scores
     from egov.model import load_stack
     from egov.paths import PACKAGE_ROOT
 
     sent = []
 
     def fake_run(cmd, **kwargs):
-        sent.append(cmd[-1])
+        # the script, as the node's shell reads the command line ssh hands it
+        sent.append(shlex.split(cmd[-1])[-1])
         return subprocess.CompletedProcess(cmd, 0, LYNIS_REPORT.format(index=88).encode(), b"")
     monkeypatch.setattr(security_scores, "lynis_tarball", lambda: b"")
-    monkeypatch.setattr(security_scores.access, "ssh_config", lambda stack: "ssh_config")
+    monkeypatch.setattr(access, "ssh_config", lambda stack: "ssh_config")
     monkeypatch.setattr(security_scores.subprocess, "run", fake_run)
     for name, asked, patched in (("lab", None, True), ("prod", None, False),
                                  ("staging", None, False), ("prod", True, True)):
@@ -160,5 +162,5 @@ def test_lynis_installs_security_updates_first_only_in_the_lab_unless_asked(monk
         stack = load_stack(PACKAGE_ROOT, name)
         scores = security_scores.audit_lynis(stack, patch_first=asked)
         assert len(scores) == len(sent) == len(stack.nodes)
-        assert all(script.startswith(f"'patch_first={int(patched)}\n") for script in sent), \
+        assert all(script.startswith(f"patch_first={int(patched)}\n") for script in sent), \
             (name, asked)
