@@ -425,7 +425,9 @@ class Watch:
 
     def _line(self, text: str) -> None:
         if self.console is not None and self.progress is None:
-            self.console.print(f"{self.label}: {text}", highlight=False, markup=False)
+            # Not wrapped: a log file has no width.
+            self.console.print(f"{self.label}: {text}", highlight=False, markup=False,
+                               soft_wrap=True)
 
 
 def _take(result: RunResult, ev: dict) -> None:

@@ -54,7 +54,8 @@ def test_verbose_lists_each_changed_task_under_its_node():
 
 def test_a_run_without_a_terminal_prints_each_play_as_it_starts_and_ends():
     out = io.StringIO()
-    _replay(Console(file=out, force_terminal=False, width=200))
+    # narrower than the lines: a log file has no width, they are never wrapped
+    _replay(Console(file=out, force_terminal=False, width=30))
     lines = out.getvalue().splitlines()
     assert lines == ["converge: play started: Baseline of every node",
                      "converge: play ended in 10 s: Baseline of every node",
