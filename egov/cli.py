@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from egov import i18n
+from egov import cli_help, i18n
 from egov.i18n import _, ngettext
 from egov.model import Stack, StackError, load_stack
 from egov.paths import project_root
@@ -19,7 +19,8 @@ from egov.paths import project_root
 
 class _LangAnywhere(TyperGroup):
     """`--lang` is the main command's option, and may also be written after a command
-    (`egov audit lab --lang id`): it is moved in front before the commands are parsed."""
+    (`egov audit lab --lang id`): it is moved in front before the commands are parsed, and
+    the language is set then, for the help texts (--help is answered while parsing)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         rest, lang, i = [], [], 0
@@ -35,6 +36,10 @@ class _LangAnywhere(TyperGroup):
             else:
                 rest.append(args[i])
             i += 1
+        chosen = lang[-1].removeprefix("--lang=") if lang else None
+        i18n.set_language(chosen if chosen in i18n.LANGUAGES else None)
+        if i18n.language() != i18n.SOURCE:
+            cli_help.translate(self)
         return super().parse_args(ctx, lang + rest)
 
 
@@ -194,7 +199,7 @@ def _print_run(title: str, res, verbose: bool = False, per_node: bool = True) ->
         if res.strategies else ""
     console.print(_("{title}: {count} changed task(s) in {seconds:.0f} s{strategy} (log: {log})")
                   .format(title=title, count=res.changed_count, seconds=res.seconds,
-                          strategy=strategy, log=res.log), highlight=False, soft_wrap=True)
+                          strategy=strategy, log=res.log), highlight=False)
     if not per_node:
         return
     from egov.ansible_run import recap

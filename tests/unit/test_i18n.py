@@ -217,3 +217,13 @@ def test_validate_prints_the_error_and_its_fix_in_indonesian(broken, indonesian,
                (BROKEN / f"{broken}.yaml").read_text().splitlines()
                if line.startswith("# expect: ")]
     assert english and all(" ".join(line.split()) in shown for line in english), shown
+
+
+def test_the_help_speaks_the_chosen_language(monkeypatch):
+    monkeypatch.setenv("EGOV_ROOT", str(ROOT))
+    res = CliRunner().invoke(app, ["verify", "--help", "--lang", "id"])
+    shown = " ".join(res.output.split())
+    assert "Menjalankan setiap pemeriksaan testinfra" in shown and "nama stack" in shown, shown
+    # the next command, without --lang in an English locale, is English again
+    shown = " ".join(CliRunner().invoke(app, ["verify", "--help"]).output.split())
+    assert "Run every testinfra check" in shown and "stack name" in shown, shown
