@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from egov.i18n import _
 from egov.model import Environment, Stack, load_stack, stack_file
 from egov.paths import state_root
 
@@ -35,10 +36,10 @@ def pulumi_cli() -> str:
     """The path of the `pulumi` binary, or a clear error."""
     found = shutil.which("pulumi")
     if found is None:
-        raise PulumiCliMissing(
+        raise PulumiCliMissing(_(
             "the Pulumi CLI ('pulumi') is not on PATH, so no stack can be previewed or "
             "provisioned from this machine: install the Pulumi CLI and its Docker provider "
-            "plugin, or run 'egov plan <stack>', which plans offline without the CLI")
+            "plugin, or run 'egov plan <stack>', which plans offline without the CLI"))
     return found
 
 
@@ -53,9 +54,10 @@ def _passphrase_env(root: Path, stack: Stack) -> dict[str, str]:
             os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         return {}
     if sealed or stack.environment != Environment.lab:
-        raise PulumiUpError(
-            f"stack {stack.name!r} keeps its secrets with Pulumi's passphrase provider: set "
+        raise PulumiUpError(_(
+            "stack {stack} keeps its secrets with Pulumi's passphrase provider: set "
             "PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE to its passphrase")
+            .format(stack=repr(stack.name)))
     # The lab has no secrets in its file; an empty passphrase keeps Pulumi from prompting.
     return {"PULUMI_CONFIG_PASSPHRASE": ""}
 
