@@ -199,7 +199,7 @@ def _print_run(title: str, res, verbose: bool = False, per_node: bool = True) ->
         if res.strategies else ""
     console.print(_("{title}: {count} changed task(s) in {seconds:.0f} s{strategy} (log: {log})")
                   .format(title=title, count=res.changed_count, seconds=res.seconds,
-                          strategy=strategy, log=res.log), highlight=False)
+                          strategy=strategy, log=res.log), highlight=False, soft_wrap=True)
     if not per_node:
         return
     from egov.ansible_run import recap
