@@ -10,6 +10,7 @@ Callers import from here.
 """
 
 from egov.model.derive import (
+    PACKAGE_CACHE_PORT,
     SSO_BACKEND_PORT,
     SSO_SITE,
     Allowed,
@@ -59,7 +60,8 @@ from egov.model.schema import (
 
 __all__ = [
     "ACCESS_POLICIES", "DNS_LABEL", "DOMAIN", "FIRST_AUTO_HOST", "LABEL_NODE", "LABEL_PREFIX",
-    "LABEL_ROLE", "LABEL_STACK", "LABEL_ZONE", "MEMORY", "PROJECT", "ROLE_PURPOSE", "ROLE_STATE",
+    "LABEL_ROLE", "LABEL_STACK", "LABEL_ZONE", "MEMORY", "PACKAGE_CACHE_PORT", "PROJECT",
+    "ROLE_PURPOSE", "ROLE_STATE",
     "SSO_BACKEND_PORT", "SSO_SITE", "Access", "AccessPolicy", "Allowed", "Attachment",
     "Derived", "DockerHost", "Environment", "Flow", "Gateway", "IPv4Address", "IPv4Network",
     "MemorySize", "Name", "Node", "Port", "Problem", "Published", "Purpose", "Relation", "Role",

@@ -51,8 +51,13 @@ class Derived:
     # the name servers each node asks: the dns nodes' addresses in the node's own zone
     # (empty for the dns nodes, which ask the engine's resolver)
     resolvers: dict[str, list[str]] = field(default_factory=dict)
+    # the package caches each node's apt goes through: the package_cache nodes' addresses
+    # in the node's own zone (empty for the caches themselves, and in a stack without one)
+    package_caches: dict[str, list[str]] = field(default_factory=dict)
 
 
+# apt-cacher-ng's port on the package_cache nodes (the role's package_cache__port).
+PACKAGE_CACHE_PORT = 3142
 # The SSO portal's public name is auth.<domain>; its backend port on the identity nodes.
 SSO_SITE = "auth"
 SSO_BACKEND_PORT = 80
@@ -146,11 +151,12 @@ def derive(s: Stack) -> Derived:
             d.attachments[n.name].append(Attachment(zname, s.network_name(zname), addr))
         d.published[n.name] = published_ports(s, n)
 
-    dns = [n for n in s.nodes if Role.dns in n.roles]
-    for n in s.nodes:
-        d.resolvers[n.name] = [] if Role.dns in n.roles else [
-            next((a.address for a in d.attachments[r.name] if a.zone == n.zone),
-                 d.address[r.name]) for r in dns]
+    for role, facts in ((Role.dns, d.resolvers), (Role.package_cache, d.package_caches)):
+        servers = [n for n in s.nodes if role in n.roles]
+        for n in s.nodes:
+            facts[n.name] = [] if role in n.roles else [
+                next((a.address for a in d.attachments[r.name] if a.zone == n.zone),
+                     d.address[r.name]) for r in servers]
 
     identity = [n for n in s.nodes if Role.identity in n.roles]
     if identity:

@@ -237,5 +237,6 @@ def test_the_state_paths_the_model_keeps_on_volumes_are_the_roles_own():
         Role.directory: role_vars("directory")["__directory_data_dir"],
         # the data folder is <this>/<version>/<cluster>
         Role.database: role_vars("database")["database__data_dir"].split("/{{")[0],
+        Role.package_cache: role_defaults("package_cache")["package_cache__dir"],
     }
     assert ROLE_STATE == roles, f"model {ROLE_STATE} != roles {roles}"

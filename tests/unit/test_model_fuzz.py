@@ -30,6 +30,8 @@ from egov.model import (
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = yaml.safe_load((ROOT / "stacks" / "Pulumi.lab.yaml").read_text(encoding="utf-8"))
+ADMIN_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVnb3YtZnV6ei1nZW5lcmF0ZWQta2V5LW5vLW9uZQ "
+             "fuzz@example.org")
 FAST = settings(max_examples=100, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -137,7 +139,9 @@ def valid_configs(draw) -> dict:
             has_gateway = True
         node = {"name": name, "zone": zone["name"], "roles": [str(r) for r in roles],
                 "memory": draw(st.sampled_from(["256m", "1g", "65536k", "3g"]))}
-        state = {str(r): ROLE_STATE[Role(r)] for r in roles if Role(r) in ROLE_STATE}
+        # volume names are DNS-safe: role names may hold an underscore
+        state = {str(r).replace("_", "-"): ROLE_STATE[Role(r)] for r in roles
+                 if Role(r) in ROLE_STATE}
         if state:  # what a stateful role keeps lives on a volume
             node["volumes"] = state
         if draw(st.booleans()):
@@ -159,7 +163,8 @@ def valid_configs(draw) -> dict:
         f"{PROJECT}:environment": draw(st.sampled_from(["lab", "staging", "prod"])),
         f"{PROJECT}:domain": draw(st.sampled_from(["lab.bengkulukota.go.id", "example.org"])),
         f"{PROJECT}:dockerHosts": [host],
-        f"{PROJECT}:access": {"bastionPort": ports[0]},
+        # a stack other than lab must name an administrator (the lab generates one)
+        f"{PROJECT}:access": {"bastionPort": ports[0], "adminKeys": [ADMIN_KEY]},
         f"{PROJECT}:gateway": {"httpPort": ports[1], "httpsPort": ports[2]},
         f"{PROJECT}:zones": zones,
         f"{PROJECT}:flows": flows,
