@@ -427,3 +427,32 @@ def inventory_cmd(stack: str = typer.Argument(..., help="stack name")):
     s = load_or_exit(stack, root)
     folder = inventory.write(s, root)
     console.print(_("wrote {path}").format(path=folder.relative_to(root)))
+
+
+role_app = typer.Typer(no_args_is_help=True, help="Try one role alone on a throwaway node.")
+app.add_typer(role_app, name="role")
+
+
+@role_app.command("test")
+def role_test_cmd(role: str = typer.Argument(..., help="a role with roles/<role>/molecule/default"),
+                  keep: bool = typer.Option(False, help="leave the node running afterwards"),
+                  verbose: bool = VERBOSE):
+    """Converge one role on a throwaway node, converge it again (nothing may change), and
+    run its testinfra checks (Molecule's default scenario layout)."""
+    from egov import role_test
+    root = project_root()
+    try:
+        report = role_test.run(root, role, keep=keep, log=console.print)
+    except role_test.RoleTestError as exc:
+        err_console.print("[bold red]" + _("error:") + f"[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    _print_run(_("converge"), report.first, verbose)
+    _print_run(_("converge again"), report.second, verbose=True)
+    if report.second is not None and report.second.changed_count:
+        err_console.print(_("role {role} is not idempotent: the second converge changed "
+                            "something").format(role=role), highlight=False)
+    if report.checks_rc is not None:
+        console.print(_("checks of role {role}: {outcome}").format(
+            role=role, outcome=_("passed") if report.checks_rc == 0 else _("failed")),
+            highlight=False)
+    raise typer.Exit(0 if report.ok else 1)
