@@ -17,6 +17,8 @@ import yaml
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from egov.paths import PACKAGE_ROOT
+
 
 @dataclass
 class RunResult:
@@ -52,13 +54,13 @@ class RunResult:
 MITOGEN, STOCK = "mitogen_linear", "linear"
 
 
-def pinned_versions() -> dict[str, str]:
-    """The ansible-core and Mitogen versions egov pins (pyproject.toml, as installed):
-    the pair Mitogen's strategy was tested with."""
-    from importlib.metadata import requires
+def pinned_versions(root: Path = PACKAGE_ROOT) -> dict[str, str]:
+    """The ansible-core and Mitogen versions pyproject.toml pins: the pair Mitogen's
+    strategy was tested with."""
+    import tomllib
 
-    pins = dict(r.split("==", 1) for r in requires("egov-dc") or [] if "==" in r
-                and ";" not in r)
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pins = dict(d.split("==", 1) for d in project["dependencies"] if "==" in d)
     return {name: pins[name] for name in ("ansible-core", "mitogen")}
 
 
