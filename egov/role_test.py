@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
@@ -30,10 +31,13 @@ from egov.ansible_run import RunResult, run_playbook
 from egov.docker_plan import CAPABILITIES, CGROUP_MOUNT, NODE_TMPFS, STOP_SIGNAL
 from egov.i18n import _
 from egov.model import LABEL_STACK, Role
+from egov.node_roles import node_roles
 from egov.paths import state_dir
 
 STACK = "roletest"
+DOMAIN = f"{STACK}.invalid"
 SCENARIO = Path("molecule") / "default"
+LAB_FIXTURES = "tests.nodes.conftest"
 
 
 class RoleTestError(Exception):
@@ -77,23 +81,45 @@ def _build(image: images.NodeImage) -> None:
                        stdout=subprocess.DEVNULL)
 
 
+def image_roles(root: Path, role: str) -> frozenset[Role]:
+    """The node roles whose nodes get the Ansible role `role` from their play in site.yml
+    (itself, when it is a node role); none for a role every node gets (sshd, firewall),
+    whose packages every node image carries."""
+    return frozenset(Role(name) for name, entry in node_roles(root).items()
+                     if name == role or role in entry.play)
+
+
 def node_image(root: Path, role: str) -> str:
     """The image a node with `role` gets in a stack (built here when missing)."""
     images.build_base_image(root, log=lambda _msg: None)
-    wanted = images.role_image(root, frozenset({Role(role)}))
+    wanted = images.role_image(root, image_roles(root, role))
     for image in images.build_order(root, [wanted]):
         _build(image)
     return wanted.tag
 
 
-def start_node(root: Path, role: str) -> str:
-    """A fresh systemd node for `role`, running; its address on Docker's default bridge."""
+@dataclass(frozen=True)
+class Leg:
+    """The node's one leg, on a network of its own: its zone `test` in the inventory."""
+    address: str
+    subnet: str
+    router: str
+
+
+def start_node(root: Path, role: str) -> Leg:
+    """A fresh systemd node for `role`, running, on a network of its own: a user-defined
+    network, as a stack's zones are, so that Docker's resolver (127.0.0.11) answers there."""
     name = container_name(role)
     remove_node(role)
+    _docker("network", "create", "--label", f"{LABEL_STACK}={STACK}", name)
     tmpfs = [arg for path, options in NODE_TMPFS.items()
              for arg in ("--tmpfs", f"{path}:{options}" if options else path)]
+    # A node role's state folder on a volume, as in a stack (an anonymous one, removed
+    # with the node).
+    states = [node_roles(root)[r.value].state for r in sorted(image_roles(root, role))]
+    volumes = [arg for path in states if path for arg in ("-v", path)]
     _docker("run", "-d", "--name", name, "--hostname", f"{role.replace('_', '-')}-test",
-            "--label", f"{LABEL_STACK}={STACK}", *tmpfs,
+            "--label", f"{LABEL_STACK}={STACK}", "--network", name, *tmpfs, *volumes,
             "-v", f"{CGROUP_MOUNT}:{CGROUP_MOUNT}:ro", "--stop-signal", STOP_SIGNAL,
             *(f"--cap-add={cap}" for cap in CAPABILITIES), node_image(root, role))
     deadline = time.monotonic() + 120
@@ -105,31 +131,67 @@ def start_node(root: Path, role: str) -> str:
             raise RoleTestError(_("node {name} did not finish booting: {state}").format(
                 name=name, state=state.stdout.strip() or state.stderr.strip()))
         time.sleep(1)
-    info = json.loads(_docker("inspect", name).stdout)[0]
-    return info["NetworkSettings"]["IPAddress"]
+    leg = json.loads(_docker("inspect", name).stdout)[0]["NetworkSettings"]["Networks"][name]
+    subnet = json.loads(_docker("network", "inspect", name).stdout)[0]["IPAM"]["Config"][0]
+    return Leg(leg["IPAddress"], subnet["Subnet"], leg["Gateway"])
 
 
 def remove_node(role: str) -> None:
+    """The node and its network, if they are the harness's (labelled)."""
     name = container_name(role)
-    found = _docker("ps", "-a", "--filter", f"name=^{name}$", "--filter",
-                    f"label={LABEL_STACK}={STACK}", "--format", "{{.Names}}").stdout.split()
+    label = f"label={LABEL_STACK}={STACK}"
+    found = _docker("ps", "-a", "--filter", f"name=^{name}$", "--filter", label,
+                    "--format", "{{.Names}}").stdout.split()
     if name in found:
         _docker("rm", "-f", "-v", name)
+    networks = _docker("network", "ls", "--filter", f"name=^{name}$", "--filter", label,
+                       "--format", "{{.Name}}").stdout.split()
+    if name in networks:
+        _docker("network", "rm", name)
 
 
-def write_inventory(role: str, address: str, folder: Path) -> Path:
-    """One host reached with Docker's connection, with the variables every role reads
-    from a stack's inventory that concern the node itself."""
+def write_inventory(root: Path, role: str, leg: Leg, folder: Path) -> Path:
+    """One host reached with Docker's connection, with what a stack's inventory says of a
+    node carrying `role`: its own variables, its one zone `test` (the bridge) and its groups
+    zone_test and role_<node role>. Variables of the rest of a stack are the scenario's."""
+    roles = sorted(r.value for r in image_roles(root, role))
+    registry = node_roles(root)
+    purpose = registry[roles[0]].purpose if roles else "management"
+    name = f"{role}_test"
     host = {
         "ansible_connection": "community.docker.docker",
         "ansible_host": container_name(role),
-        "egov_node_address": address,
-        "egov_node_addresses": {"test": address},
-        "egov_node_fqdn": f"{role.replace('_', '-')}-test.{STACK}.invalid",
+        "egov_node_address": leg.address,
+        "egov_node_addresses": {"test": leg.address},
+        "egov_node_fqdn": f"{role.replace('_', '-')}-test.{DOMAIN}",
+        "egov_node_zone": "test",
+        "egov_node_routers": [leg.router],
+        "egov_node_roles": roles,
+        "egov_node_package_caches": [],
     }
+    groups = {"zone_test": {"hosts": {name: None}},
+              **{f"role_{r}": {"hosts": {name: None}} for r in roles}}
+    zones = [{"name": "test", "subnet": leg.subnet, "purpose": purpose, "egress": True}]
     path = folder / "inventory.yml"
-    path.write_text(yaml.safe_dump({"all": {"hosts": {f"{role}_test": host}}}))
+    path.write_text(yaml.safe_dump({"all": {"hosts": {name: host}, "children": groups,
+                                            "vars": {"egov_zones": zones,
+                                                     "egov_state_dir": str(state_dir(STACK))}}}))
     return path
+
+
+def stand_in_stack(name: str, address: str, **fields) -> SimpleNamespace:
+    """The little of a stack the lab's checks (tests/nodes) read, for a scenario whose play
+    gives its one node the harness's stack and domain: so that a scenario collects those
+    checks instead of copying them. `fields` adds or overrides (environment)."""
+    return SimpleNamespace(**{
+        "name": STACK, "domain": DOMAIN, "environment": STACK,
+        "directory_suffix": ",".join(f"dc={part}" for part in DOMAIN.split(".")),
+        "derived": SimpleNamespace(address={name: address}), **fields})
+
+
+def stand_in_node(name: str, *roles: str) -> SimpleNamespace:
+    """The node as the lab's checks read it: its name and its node roles."""
+    return SimpleNamespace(name=name, roles=[Role(r) for r in roles])
 
 
 def run(root: Path, role: str, keep: bool = False, show: bool = True,
@@ -145,9 +207,9 @@ def run(root: Path, role: str, keep: bool = False, show: bool = True,
     playbook = str((folder / "converge.yml").relative_to(root))
     try:
         log(_("starting a throwaway node for role {role}").format(role=role))
-        address = start_node(root, role)
+        leg = start_node(root, role)
         with tempfile.TemporaryDirectory(prefix="egov-roletest-") as tmp:
-            inventory = write_inventory(role, address, Path(tmp))
+            inventory = write_inventory(root, role, leg, Path(tmp))
             for attempt in ("first", "second"):
                 res = run_playbook(root, playbook, inventory=inventory, log_dir=logs / attempt,
                                    progress_label=f"{role}: converge ({attempt})", show=show)
@@ -155,7 +217,10 @@ def run(root: Path, role: str, keep: bool = False, show: bool = True,
                 if not res.ok:
                     return report
             report.checks_rc = subprocess.run(
+                # The lab's fixtures (name, evidence), so that a scenario imports the
+                # lab's checks of tests/nodes that need no stack instead of copying them.
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                 "-p", LAB_FIXTURES,
                  f"--hosts=docker://{container_name(role)}", str(folder / "tests")],
                 cwd=root).returncode
         return report
