@@ -178,8 +178,12 @@ def main() -> None:  # pragma: no cover - console entry point
 
 def _lab_or_exit(fn, *args, verbose: bool = False, **kwargs):
     from egov.lab import LabError
+    from egov.vault import VaultError
     try:
         return fn(*args, **kwargs)
+    except VaultError as exc:
+        err_console.print("[bold red]" + _("error:") + f"[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     except LabError as exc:
         if exc.run is not None:
             _print_run(_("converge"), exc.run, verbose)
@@ -456,3 +460,51 @@ def role_test_cmd(role: str = typer.Argument(..., help="a role with roles/<role>
             role=role, outcome=_("passed") if report.checks_rc == 0 else _("failed")),
             highlight=False)
     raise typer.Exit(0 if report.ok else 1)
+
+
+secrets_app = typer.Typer(no_args_is_help=True, help="The secrets of staging and prod, kept "
+                          "encrypted in the repository (stacks/secrets/<stack>.vault.yml).")
+app.add_typer(secrets_app, name="secrets")
+
+
+def _vault_or_exit(fn, stack: str):
+    from egov import vault
+    root = project_root()
+    s = load_or_exit(stack, root)
+    try:
+        return root, fn(s, root)
+    except vault.VaultError as exc:
+        err_console.print("[bold red]" + _("error:") + f"[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@secrets_app.command("init")
+def secrets_init(stack: str = typer.Argument(..., help="a stack that is not the lab")):
+    """Make a new key (0600) for a stack that has no vault file yet."""
+    from egov import vault
+    _root, key = _vault_or_exit(vault.init, stack)
+    console.print(_("wrote the key of stack {stack} to {key}: keep a copy where the other "
+                    "administrators of the stack get it, never in the repository").format(
+                        stack=stack, key=key), highlight=False)
+
+
+@secrets_app.command("unlock")
+def secrets_unlock(stack: str = typer.Argument(..., help="a stack that is not the lab")):
+    """Write the stack's vault into this machine's state folder (converge does it first)."""
+    from egov import vault
+    _root, outcome = _vault_or_exit(vault.unlock, stack)
+    console.print(_("{count} secret file(s) written to {folder} from {file}").format(
+        count=len(outcome.written), folder=vault.secrets_dir(stack), file=outcome.file),
+        highlight=False)
+
+
+@secrets_app.command("lock")
+def secrets_lock(stack: str = typer.Argument(..., help="a stack that is not the lab")):
+    """Encrypt this machine's secrets of the stack into its vault file (converge does it after)."""
+    from egov import vault
+    root, outcome = _vault_or_exit(vault.lock, stack)
+    if outcome.changed:
+        console.print(vault.commit_hint(outcome, root), highlight=False)
+    else:
+        console.print(_("{file} already holds these secrets: unchanged").format(
+            file=outcome.file), highlight=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from egov import access, docker_plan, engine, evidence, images, inventory, node_shell
+from egov import access, docker_plan, engine, evidence, images, inventory, node_shell, vault
 from egov.ansible_run import RunResult, ansible_env, follow, run_playbook
 from egov.i18n import N_, _
 from egov.model import LABEL_NODE, LABEL_STACK, Stack
@@ -120,10 +120,12 @@ def forget_facts(stack: Stack) -> None:
 def converge(stack: Stack, root: Path, show: bool = True, limit: str | None = None) -> RunResult:
     # EGOV_MACHINE_VARS=inventory: the inventory's own lookups (a benchmark's baseline).
     resolved = os.environ.get("EGOV_MACHINE_VARS") != "inventory"
-    res = run_playbook(root, "site.yml", inventory=root / "inventory" / stack.name,
-                       extra_vars=[json.dumps(inventory.machine_vars(stack))] if resolved else [],
-                       log_dir=state_dir(stack.name) / "logs", progress_label=_("converge"),
-                       show=show, limit=limit, fact_cache=facts_dir(stack))
+    with vault.around_converge(stack, root):  # staging, prod: the repository's secrets
+        res = run_playbook(root, "site.yml", inventory=root / "inventory" / stack.name,
+                           extra_vars=[json.dumps(inventory.machine_vars(stack))]
+                           if resolved else [],
+                           log_dir=state_dir(stack.name) / "logs", progress_label=_("converge"),
+                           show=show, limit=limit, fact_cache=facts_dir(stack))
     if not res.ok:
         raise LabError(_failure(N_("converge"), res), run=res)
     record_baseline(stack, res)

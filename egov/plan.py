@@ -24,6 +24,7 @@ import jinja2
 from egov.evidence import templates
 from egov.i18n import _
 from egov.model import PROJECT, Stack, load_stack
+from egov.vault import uses_vault
 
 CONTAINER = "docker:index/container:Container"
 NETWORK = "docker:index/network:Network"
@@ -283,7 +284,7 @@ def _context(result: PlanResult, picture: str) -> dict[str, Any]:
         "policies": [{"name": n, "ok": n not in failed} for n in policy_names()],
         "violations": result.violations, "rows": resource_rows(s, result.run),
         "counts": result.counts(), "total": sum(result.counts().values()),
-        "secrets": sorted(s.secrets),
+        "vault": f"stacks/secrets/{s.name}.vault.yml" if uses_vault(s) else None,
     }
 
 

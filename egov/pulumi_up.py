@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from egov.i18n import _
-from egov.model import Environment, Stack, load_stack, stack_file
+from egov.model import load_stack
 from egov.paths import state_root
 
 POLICY_PACK = Path("infra") / "policy"
@@ -48,17 +46,13 @@ def backend_url() -> str:
     return os.environ.get("PULUMI_BACKEND_URL") or f"file://{state_root() / 'pulumi'}"
 
 
-def _passphrase_env(root: Path, stack: Stack) -> dict[str, str]:
-    sealed = "encryptionsalt" in (yaml.safe_load(stack_file(root, stack.name).read_text()) or {})
+def _passphrase_env() -> dict[str, str]:
+    """No stack keeps a secret in Pulumi's config (they are in the stack's ansible-vault
+    file, egov/vault.py): an empty passphrase keeps Pulumi from prompting, unless the
+    operator chose one."""
     if os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None or \
             os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         return {}
-    if sealed or stack.environment != Environment.lab:
-        raise PulumiUpError(_(
-            "stack {stack} keeps its secrets with Pulumi's passphrase provider: set "
-            "PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE to its passphrase")
-            .format(stack=repr(stack.name)))
-    # The lab has no secrets in its file; an empty passphrase keeps Pulumi from prompting.
     return {"PULUMI_CONFIG_PASSPHRASE": ""}
 
 
@@ -67,11 +61,11 @@ def select_stack(root: Path, stack_name: str):
     from pulumi import automation as auto
 
     pulumi_cli()
-    stack = load_stack(root, stack_name)  # bad input stops here, before Pulumi starts
+    load_stack(root, stack_name)  # bad input stops here, before Pulumi starts
     backend = backend_url()
     if backend.startswith("file://"):
         Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-    env = {"PULUMI_BACKEND_URL": backend, **_passphrase_env(root, stack)}
+    env = {"PULUMI_BACKEND_URL": backend, **_passphrase_env()}
     opts = auto.LocalWorkspaceOptions(work_dir=str(root), env_vars=env,
                                       secrets_provider="passphrase")  # pragma: allowlist secret
     return auto.create_or_select_stack(stack_name, work_dir=str(root), opts=opts)

@@ -50,7 +50,6 @@ from egov.model.schema import (
     Purpose,
     Relation,
     Role,
-    SecureValue,
     Service,
     Stack,
     Zone,
@@ -65,6 +64,6 @@ __all__ = [
     "SSO_BACKEND_PORT", "SSO_SITE", "Access", "AccessPolicy", "Allowed", "Attachment",
     "Derived", "DockerHost", "Environment", "Flow", "Gateway", "IPv4Address", "IPv4Network",
     "MemorySize", "Name", "Node", "Port", "Problem", "Published", "Purpose", "Relation", "Role",
-    "SecureValue", "Service", "Site", "Stack", "StackError", "Zone", "ZoneRefs",
+    "Service", "Site", "Stack", "StackError", "Zone", "ZoneRefs",
     "load_stack", "memory_bytes", "parse_stack", "stack_file",
 ]

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from egov.i18n import _
-from egov.model.problems import Problem, StackError, problems_from_pydantic
+from egov.model.problems import Problem, StackError, config_problem, problems_from_pydantic
 from egov.model.rules import check_rules
 from egov.model.schema import DNS_LABEL, PROJECT, Stack
 
@@ -109,6 +109,14 @@ def parse_stack(document: Any, *, name: str, file: str) -> Stack:
             problems.append(Problem(f"config.{key}", _(
                 "the stack's {key} comes from the file's name, not from a key").format(key=short),
                 _("remove this key")))
+            continue
+        if short == "secrets":
+            # One place for secrets, the stack's ansible-vault file (egov/vault.py), so that
+            # no second, drifting copy lives here, sealed or not.
+            problems.append(config_problem(short, _("secrets are not kept in the stack file"), _(
+                "remove this key; the secrets of a stack live encrypted in {file}, written by "
+                "'egov secrets lock {stack}'").format(
+                    file=f"stacks/secrets/{name}.vault.yml", stack=name)))
             continue
         config[short] = value
     if problems:

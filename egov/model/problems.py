@@ -143,8 +143,7 @@ def problems_from_pydantic(errors: list[Any], stack: str) -> list[Problem]:
     for err in errors:
         parts = [p for p in err["loc"] if p != "[key]"]
         branch = next((i for i, p in enumerate(parts) if isinstance(p, str) and (
-            _BRANCH.match(p) or (i >= 2 and parts[i - 1] == "address")
-            or (i == 2 and parts[0] == "secrets"))), None)
+            _BRANCH.match(p) or (i >= 2 and parts[i - 1] == "address"))), None)
         if branch is None:
             problem = _problem_from_pydantic(err, tuple(parts))
         else:
@@ -156,17 +155,10 @@ def problems_from_pydantic(errors: list[Any], stack: str) -> list[Problem]:
 
 
 def _union_problem(err: dict[str, Any], loc: tuple[Any, ...], stack: str) -> Problem:
-    if len(loc) == 2 and loc[0] == "secrets":
-        return Problem(_path(loc), _("not a Pulumi secret"), encrypt_fix(loc[1], stack))
     if loc and loc[-1] == "address":
         return Problem(_path(loc), _("{value} is neither an IPv4 address nor 'auto'").format(
             value=_shown(err["input"])), _("write an IPv4 address such as 10.0.0.10, or 'auto'"))
     return _problem_from_pydantic(err, loc)
-
-
-def encrypt_fix(key: str, stack: str) -> str:
-    return _("encrypt it: {command}").format(
-        command=f"pulumi config set --secret --path 'secrets{path_step(key)}' -s {stack}")
 
 
 def _pydantic_message(err: dict[str, Any], value: Any) -> str:

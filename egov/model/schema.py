@@ -140,12 +140,6 @@ class _Model(BaseModel):
     )
 
 
-class SecureValue(_Model):
-    """A Pulumi secret as it stands in a stack file: `{secure: v1:...}`."""
-
-    secure: Annotated[str, Field(pattern=r"^v1:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$")]
-
-
 class DockerHost(_Model):
     name: Name
     url: Annotated[str, Field(pattern=r"^(unix:///\S+|ssh://\S+|tcp://\S+)$")]
@@ -256,7 +250,6 @@ class Stack(_Model):
     access: Access = Access()
     gateway: Gateway = Gateway()
     services: list[Service] = []
-    secrets: dict[str, SecureValue | str] = {}
 
     # ---- derived facts, computed once -------------------------------------------------
 

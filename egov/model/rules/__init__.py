@@ -12,7 +12,6 @@ from egov.model.rules.docker_hosts import check_macvlan
 from egov.model.rules.names import check_unique_names
 from egov.model.rules.nodes import check_nodes, check_one_bastion
 from egov.model.rules.published_ports import check_published_ports
-from egov.model.rules.secrets import check_secrets_encrypted
 from egov.model.rules.services import (
     check_gateway_flows,
     check_service_nodes,
@@ -35,7 +34,6 @@ RULES: tuple[Callable[[Stack], Iterator[Problem]], ...] = (
     check_service_ports,
     check_artifacts,
     check_admin_keys,
-    check_secrets_encrypted,
 )
 
 
