@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -450,6 +451,9 @@ def role_test_cmd(role: str = typer.Argument(..., help="a role with roles/<role>
     except role_test.RoleTestError as exc:
         err_console.print("[bold red]" + _("error:") + f"[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    except (role_test.RoleTestFailure, subprocess.CalledProcessError) as exc:
+        err_console.print("[bold red]" + _("error:") + f"[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
     _print_run(_("converge"), report.first, verbose)
     _print_run(_("converge again"), report.second, verbose=True)
     if report.second is not None and report.second.changed_count:

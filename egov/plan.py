@@ -24,7 +24,7 @@ import jinja2
 from egov.evidence import templates
 from egov.i18n import _
 from egov.model import PROJECT, Stack, load_stack
-from egov.vault import uses_vault
+from egov.vault import uses_vault, vault_file
 
 CONTAINER = "docker:index/container:Container"
 NETWORK = "docker:index/network:Network"
@@ -284,7 +284,7 @@ def _context(result: PlanResult, picture: str) -> dict[str, Any]:
         "policies": [{"name": n, "ok": n not in failed} for n in policy_names()],
         "violations": result.violations, "rows": resource_rows(s, result.run),
         "counts": result.counts(), "total": sum(result.counts().values()),
-        "vault": f"stacks/secrets/{s.name}.vault.yml" if uses_vault(s) else None,
+        "vault": vault_file(Path("."), s.name).as_posix() if uses_vault(s) else None,
     }
 
 

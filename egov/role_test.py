@@ -41,7 +41,11 @@ LAB_FIXTURES = "tests.nodes.conftest"
 
 
 class RoleTestError(Exception):
-    pass
+    """The role cannot be tried: what to fix is on the caller's side (exit 2)."""
+
+
+class RoleTestFailure(Exception):
+    """The throwaway node could not be made or did not come up (exit 1)."""
 
 
 @dataclass
@@ -128,7 +132,7 @@ def start_node(root: Path, role: str) -> Leg:
         if state.stdout.strip() in ("running", "degraded"):
             break
         if time.monotonic() > deadline:
-            raise RoleTestError(_("node {name} did not finish booting: {state}").format(
+            raise RoleTestFailure(_("node {name} did not finish booting: {state}").format(
                 name=name, state=state.stdout.strip() or state.stderr.strip()))
         time.sleep(1)
     leg = json.loads(_docker("inspect", name).stdout)[0]["NetworkSettings"]["Networks"][name]

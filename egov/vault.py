@@ -189,7 +189,7 @@ def lock(stack: Stack, root: Path) -> Outcome:
                                file=path, entry=missing[0], folder=secrets_dir(stack.name),
                                stack=stack.name))
     outcome = Outcome(path, entries=len(local))
-    if held == local:
+    if held == local or (held is None and not local):
         return outcome
     plain = yaml.safe_dump(local, sort_keys=True, default_flow_style=False, allow_unicode=True)
     sealed = _vault(stack.name).encrypt(plain.encode("utf-8"), vault_id=stack.name)
@@ -237,7 +237,17 @@ def around_converge(stack: Stack, root: Path, log: Callable[[str], object] = pri
     unlock(stack, root)
     try:
         yield
-    finally:
-        outcome = lock(stack, root)
-        if outcome.changed:
-            log(commit_hint(outcome, root))
+    except BaseException:
+        # The converge's own error is the one to see; a lock that fails after it is told.
+        try:
+            _lock_and_say(stack, root, log)
+        except VaultError as exc:
+            log(str(exc))
+        raise
+    _lock_and_say(stack, root, log)
+
+
+def _lock_and_say(stack: Stack, root: Path, log: Callable[[str], object]) -> None:
+    outcome = lock(stack, root)
+    if outcome.changed:
+        log(commit_hint(outcome, root))

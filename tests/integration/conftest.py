@@ -30,8 +30,10 @@ def pytest_collection_modifyitems(config, items):
 
 def egov(*args: str, root: Path = PACKAGE_ROOT, env: dict | None = None,
          timeout: int = 1800) -> subprocess.CompletedProcess:
+    # English output whatever the machine's locale: tests read the command's messages.
     return subprocess.run([*EGOV, *args], cwd=root, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})})
+                          timeout=timeout, env={**os.environ, "COLUMNS": "200",
+                                                "LC_ALL": "C.UTF-8", **(env or {})})
 
 
 def labelled_objects() -> dict[str, list[str]]:

@@ -62,6 +62,7 @@ def _installed(monkeypatch, core: str, mitogen: str | None) -> None:
 
 
 def test_an_untested_pair_runs_the_stock_strategy_and_says_why_and_how_to_choose(monkeypatch):
+    monkeypatch.delenv("EGOV_ANSIBLE_STRATEGY", raising=False)
     _installed(monkeypatch, "2.20.1", "0.3.54")
     strategy, note = choose_strategy({})
     assert strategy == "linear"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shlex
 
-PORT = 3142
+from egov.model import PACKAGE_CACHE_PORT as PORT
+
 # CONNECT asked of the cache, its status line printed: what apt does for an https source.
-CONNECT = ("import http.client, sys; c = http.client.HTTPConnection(sys.argv[1], {port}, "
+CONNECT = (f"import http.client, sys; c = http.client.HTTPConnection(sys.argv[1], {PORT}, "
            "timeout=20); c.request('CONNECT', sys.argv[2] + ':443'); "
-           "print(c.getresponse().status)").format(port=PORT)
+           "print(c.getresponse().status)")
 
 
 def _address(host) -> str:
