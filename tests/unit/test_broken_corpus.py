@@ -32,7 +32,7 @@ REQUIRED = {
     "missing-subnet", "clear-text-secret", "service-on-non-app-node", "duplicate-service-port",
     "published-port-clash", "bad-domain", "subnet-host-bits", "port-out-of-range",
     "service-port-not-allowed", "no-admin-keys", "artifact-not-a-wheel",
-    "reference-without-database",
+    "reference-without-database", "package-cache-unreachable",
 }
 
 

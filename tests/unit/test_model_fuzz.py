@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from egov.cli import app
 from egov.docker_plan import plan
 from egov.model import (
+    PACKAGE_CACHE_PORT,
     PROJECT,
     ROLE_PURPOSE,
     ROLE_STATE,
@@ -159,6 +160,11 @@ def valid_configs(draw) -> dict:
         "protocol": st.sampled_from(["tcp", "udp"]),
         "purpose": st.just("generated"),
     }), max_size=5))
+    # every zone reaches its package caches: a valid stack opens their port
+    cache_zones = sorted({n["zone"] for n in nodes if "package_cache" in n["roles"]})
+    if cache_zones:
+        flows.append({"from": zone_list, "to": cache_zones, "ports": [PACKAGE_CACHE_PORT],
+                      "protocol": "tcp", "purpose": "package cache"})
     return {
         f"{PROJECT}:environment": draw(st.sampled_from(["lab", "staging", "prod"])),
         f"{PROJECT}:domain": draw(st.sampled_from(["lab.bengkulukota.go.id", "example.org"])),

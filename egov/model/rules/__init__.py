@@ -11,6 +11,7 @@ from egov.model.rules.artifacts import check_artifacts
 from egov.model.rules.docker_hosts import check_macvlan
 from egov.model.rules.names import check_unique_names
 from egov.model.rules.nodes import check_nodes, check_one_bastion
+from egov.model.rules.package_cache import check_package_cache_flows
 from egov.model.rules.published_ports import check_published_ports
 from egov.model.rules.services import (
     check_gateway_flows,
@@ -33,6 +34,7 @@ RULES: tuple[Callable[[Stack], Iterator[Problem]], ...] = (
     check_gateway_flows,
     check_service_ports,
     check_artifacts,
+    check_package_cache_flows,
     check_admin_keys,
 )
 
