@@ -27,8 +27,9 @@ def project_ansible_cfg():
         cfg = (PACKAGE_ROOT / "ansible.cfg").read_text()
         paths = f"{roles}:{PACKAGE_ROOT / 'roles'}" if roles else str(PACKAGE_ROOT / "roles")
         cfg = cfg.replace("roles_path = roles", f"roles_path = {paths}")
-        cfg = cfg.replace("callback_plugins = plugins/callback",
-                          f"callback_plugins = {PACKAGE_ROOT / 'plugins' / 'callback'}")
+        for kind in ("callback", "filter"):
+            cfg = cfg.replace(f"{kind}_plugins = plugins/{kind}",
+                              f"{kind}_plugins = {PACKAGE_ROOT / 'plugins' / kind}")
         (folder / "ansible.cfg").write_text(cfg)
         return folder
 

@@ -1,4 +1,4 @@
-"""The missing_packages filter (filter_plugins/packages.py) and the install tasks that use
+"""The missing_packages filter (plugins/filter/packages.py) and the install tasks that use
 it: every apt install of a role runs when one of its packages is missing from site.yml's
 dpkg listing, or when there is no listing, and is skipped when all are installed."""
 
@@ -14,10 +14,10 @@ from ansible.template import Templar, trust_as_template
 from ansible.utils.collection_loader import AnsibleCollectionConfig
 from role_tree import ROOT, apt_installs
 
-sys.path.insert(0, str(ROOT / "filter_plugins"))
+sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 from packages import missing_packages  # noqa: E402
 
-sys.path.remove(str(ROOT / "filter_plugins"))
+sys.path.remove(str(ROOT / "plugins" / "filter"))
 
 
 def test_missing_packages_keeps_the_order_of_the_packages_asked_for():

@@ -1,4 +1,4 @@
-"""Filters of the project's playbooks (Ansible loads filter_plugins/ beside the playbook)."""
+"""Filters of the project's playbooks (ansible.cfg: filter_plugins = plugins/filter)."""
 
 from __future__ import annotations
 
