@@ -1,6 +1,6 @@
 """Node images: the debootstrap base image and the node images built on it.
 
-The base image is Debian bookworm made with debootstrap and `docker import` (no registry
+The base image is Debian trixie (13) made with debootstrap and `docker import` (no registry
 can be reached); its tag is the hash of its recipe, so it is rebuilt only when the recipe
 changes. The node image is rendered from `templates/node/`; a node whose roles install
 packages gets a role image built on it with those packages (what the registry of node
@@ -26,7 +26,7 @@ from egov.model import LABEL_PREFIX, Stack
 from egov.node_roles import baseline, node_roles
 from egov.paths import role_defaults
 
-SUITE = "bookworm"
+SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "sudo",

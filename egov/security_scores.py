@@ -1,7 +1,7 @@
 """Security scores of a running stack, measured from outside the nodes.
 
 ssh-audit (PyPI) audits the sshd of every node: no algorithm it fails or warns on, no CVE,
-and its policy "Hardened Debian 12 (version 3)". Nodes other than the bastion are reached
+and its policy "Hardened Debian 13 (version 1)". Nodes other than the bastion are reached
 through an SSH tunnel via the bastion, as an administrator's connection would be.
 
 testssl.sh (Debian) scans every public name at the gateway and every TLS service inside the
@@ -38,7 +38,7 @@ from egov.model import Environment, Role, Stack
 from egov.node_ssh import node_argv, run_on_node
 from egov.paths import PACKAGE_ROOT, role_defaults
 
-POLICY = "Hardened Debian 12 (version 3)"
+POLICY = "Hardened Debian 13 (version 1)"
 # The only difference from the policy that is accepted, and why: the nodes offer a strict
 # subset of its key exchanges, the post-quantum hybrid ones, because ssh-audit itself warns
 # ("does not provide protection against post-quantum attacks") on the classic ones the

@@ -25,7 +25,7 @@ def _only_backup_nodes(node):
 
 
 def test_packages_installed(host, name):
-    for pkg in ("restic", "postgresql-client-15"):
+    for pkg in ("restic", "postgresql-client-17"):
         assert host.package(pkg).is_installed, f"{name}: package {pkg} is not installed"
 
 

@@ -1,4 +1,4 @@
-"""Database nodes: PostgreSQL 15 on the node's volume, listening only on the node's own
+"""Database nodes: PostgreSQL 17 on the node's volume, listening only on the node's own
 addresses, TLS and SCRAM on, pg_hba open per service to the nodes that run it."""
 
 import re
@@ -10,7 +10,7 @@ from egov.paths import role_defaults, state_dir
 
 pytestmark = pytest.mark.control("EGOV-DATABASE")
 
-UNIT = "postgresql@15-main"
+UNIT = "postgresql@17-main"
 PORT = 5432
 # The role that dumps every database.
 BACKUP_ROLE = role_defaults("database")["database__backup_role"]
@@ -32,7 +32,7 @@ def _legs(stack, node_name: str) -> dict[str, str]:
 
 
 def test_postgresql_running_and_enabled(host, name):
-    assert host.package("postgresql-15").is_installed, f"{name}: postgresql-15 not installed"
+    assert host.package("postgresql-17").is_installed, f"{name}: postgresql-17 not installed"
     pg = host.service(UNIT)
     assert pg.is_running, f"{name}: {UNIT} is not running"
     assert pg.is_enabled, f"{name}: {UNIT} is not enabled"
@@ -79,7 +79,7 @@ def _expected_hba(stack, name: str) -> list[str]:
 @pytest.mark.control("SPBE-33-DB-INTERMEDIARY")
 def test_pg_hba_is_exactly_what_the_stack_derives(host, name, stack):
     with host.sudo():
-        hba = host.file("/etc/postgresql/15/main/pg_hba.conf")
+        hba = host.file("/etc/postgresql/17/main/pg_hba.conf")
         assert hba.user == "postgres" and hba.mode == 0o640, \
             f"{name}: pg_hba.conf is {oct(hba.mode)} owned by {hba.user}"
         text = hba.content_string

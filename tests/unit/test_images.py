@@ -23,7 +23,7 @@ def test_slapd_is_left_to_the_directory_role():
 
 
 def test_templated_package_names_are_rendered_with_the_role_defaults():
-    assert "postgresql-15" in images.role_packages(ROOT, [Role.database])
+    assert "postgresql-17" in images.role_packages(ROOT, [Role.database])
 
 
 def test_each_node_gets_the_image_of_its_roles(lab):
@@ -35,7 +35,7 @@ def test_each_node_gets_the_image_of_its_roles(lab):
                                          "backup", "app1", "bastion")}) == 7
     database = by_node["database"].files["Dockerfile"].decode()
     assert f"FROM {common.tag}" in database
-    assert "pg_dropcluster 15 main" in database
+    assert "pg_dropcluster 17 main" in database
     # the packages' units stay off until their roles enable them
     assert "systemctl disable" in database
 

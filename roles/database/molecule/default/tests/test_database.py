@@ -31,7 +31,7 @@ def test_listens_only_on_the_node_address(host, name):
 
 def test_pg_hba_opens_the_service_database_to_its_nodes_only(host, name):
     with host.sudo():
-        hba = host.file("/etc/postgresql/15/main/pg_hba.conf")
+        hba = host.file("/etc/postgresql/17/main/pg_hba.conf")
         assert hba.user == "postgres" and hba.mode == 0o640, \
             f"{name}: pg_hba.conf is {oct(hba.mode)} owned by {hba.user}"
     source = f"{_address(host)}/32"
