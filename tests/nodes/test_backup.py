@@ -108,7 +108,7 @@ def _period(host, timer: str) -> timedelta:
     out = host.check_output(f"TZ=UTC systemd-analyze calendar --iterations=2 "
                             f"{shlex.quote(calendar)}")
     when = [datetime.strptime(m, "%Y-%m-%d %H:%M:%S")
-            for m in re.findall(r"(?:Next elapse|Iter\. #2): \w+ (\S+ \S+)", out)]
+            for m in re.findall(r"(?:Next elapse|Iter(?:\.|ation) #2): \w+ (\S+ \S+)", out)]
     assert len(when) == 2, f"cannot read the period of {timer}: {out}"
     return when[1] - when[0]
 
