@@ -249,12 +249,22 @@ def up(stack: str = typer.Argument(..., help="stack name"),
 @app.command()
 def converge(stack: str = typer.Argument(..., help="stack name"),
              limit: str = typer.Option(None, help="only these nodes (Ansible --limit)"),
+             extra_var: Annotated[list[str] | None, typer.Option(
+                 "--extra-var", "-e", help="a role setting for this run, KEY=VALUE "
+                 "(Ansible -e; repeatable)")] = None,
              verbose: bool = VERBOSE):
     """Run site.yml on a stack that is already provisioned."""
     from egov import lab
     root = project_root()
     s = load_or_exit(stack, root)
-    res = _lab_or_exit(lab.converge, s, root, limit=limit, verbose=verbose)
+    for item in extra_var or []:
+        if "=" not in item or not item.split("=", 1)[0].isidentifier():
+            err_console.print("[bold red]" + _("error:") + "[/] " + _(
+                "--extra-var {value}: expected KEY=VALUE, e.g. "
+                "database__old_clusters=set-aside").format(value=repr(item)))
+            raise typer.Exit(EXIT_BAD_INPUT)
+    res = _lab_or_exit(lab.converge, s, root, limit=limit, verbose=verbose,
+                       extra_vars=list(extra_var or []))
     _print_run(_("converge"), res, verbose)
 
 

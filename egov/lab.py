@@ -117,13 +117,15 @@ def forget_facts(stack: Stack) -> None:
     shutil.rmtree(facts_dir(stack), ignore_errors=True)
 
 
-def converge(stack: Stack, root: Path, show: bool = True, limit: str | None = None) -> RunResult:
+def converge(stack: Stack, root: Path, show: bool = True, limit: str | None = None,
+             extra_vars: list[str] = ()) -> RunResult:
+    """site.yml on the stack's nodes; `extra_vars` (KEY=VALUE) are one run's role settings."""
     # EGOV_MACHINE_VARS=inventory: the inventory's own lookups (a benchmark's baseline).
     resolved = os.environ.get("EGOV_MACHINE_VARS") != "inventory"
     with vault.around_converge(stack, root):  # staging, prod: the repository's secrets
         res = run_playbook(root, "site.yml", inventory=root / "inventory" / stack.name,
-                           extra_vars=[json.dumps(inventory.machine_vars(stack))]
-                           if resolved else [],
+                           extra_vars=([json.dumps(inventory.machine_vars(stack))]
+                                       if resolved else []) + list(extra_vars),
                            log_dir=state_dir(stack.name) / "logs", progress_label=_("converge"),
                            show=show, limit=limit, fact_cache=facts_dir(stack))
     if not res.ok:

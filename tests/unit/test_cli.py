@@ -40,3 +40,17 @@ def test_verify_runs_with_the_default_number_of_workers(tmp_path, monkeypatch):
     assert seen == {"workers": 1}
     shown = " ".join(CliRunner().invoke(app, ["verify", "--help"]).output.split())
     assert f"default {lab.VERIFY_WORKERS}," in shown, "the help names another default"
+
+
+def test_converge_refuses_an_extra_variable_that_is_not_key_value(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from egov import lab
+    from egov.cli import app
+    monkeypatch.setenv("EGOV_ROOT", str(ROOT))
+    monkeypatch.setenv("EGOV_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(lab, "converge", lambda *a, **k: (_ for _ in ()).throw(
+        AssertionError("converged with a bad -e")))
+    res = CliRunner().invoke(app, ["converge", "lab", "-e", "set-aside"])
+    assert res.exit_code == 2, res.output
+    assert "expected KEY=VALUE" in res.output
