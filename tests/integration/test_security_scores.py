@@ -13,6 +13,8 @@ pytestmark = pytest.mark.lab
 # A package of the drill's own at 1.0 on the node, and its 1.1 in a local archive that
 # calls itself Debian's security archive: a security update the node has not installed.
 PLANT_SECURITY_UPDATE = r"""set -eu
+# The nodes' umask (027) would leave DEBIAN/ at 0750, which dpkg-deb refuses.
+umask 022
 d=/var/lib/egov-patch-drill
 rm -rf "$d"; mkdir -p "$d/build" "$d/repo"
 for v in 1.0 1.1; do
