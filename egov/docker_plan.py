@@ -145,7 +145,10 @@ def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
             networks.append(NetworkSpec(
                 name=stack.network_name(zone), zone=zone.name, docker_host=host.name,
                 driver=host.network_driver, subnet=str(zone.subnet),
-                gateway=str(zone.router), internal=not zone.egress,
+                gateway=str(zone.router),
+                # A zone without egress has no route out on a bridge; a macvlan network made
+                # internal loses its parent (the VLAN between hosts): the firewalls keep it in.
+                internal=not zone.egress and host.network_driver != "macvlan",
                 labels=stack.labels(zone=zone.name),
                 parent=f"{host.parent_interface}.{zone.vlan}" if host.network_driver == "macvlan"
                 else None,

@@ -155,7 +155,8 @@ class Zone(_Model):
     subnet: IPv4Network
     purpose: Purpose
     description: str
-    # Zones without egress are Docker `internal` networks: no route to the outside.
+    # A zone without egress reaches nothing outside the stack's subnets but its flows: every
+    # node's firewall drops the rest, and on bridge hosts its network is Docker `internal`.
     egress: bool = False
     vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
 
