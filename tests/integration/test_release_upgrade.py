@@ -30,7 +30,7 @@ def test_a_cluster_of_another_major_version_is_refused_and_left_alone(lab):
                   "egov restore STACK --in-place"):
         assert words in " ".join(out.split()), f"the refusal does not say {words!r}:\n" \
                                                f"{out[-4000:]}"
-    listing = lab.ssh(node, "ls /var/lib/postgresql")
+    listing = lab.ssh(node, "sudo -n ls /var/lib/postgresql")
     assert listing.stdout.split() == ["17"], \
         f"{node}: /var/lib/postgresql holds {listing.stdout.split()} after the refusal"
     assert lab.ssh(node, "systemctl is-active postgresql@17-main").stdout.strip() == "active"
