@@ -74,7 +74,9 @@ def test_verify_names_what_was_broken_and_up_repairs_it(lab):
     rules = failed[("test_rules_follow_the_matrix", app)]
     assert f"'tcp', {forbidden})" in rules and f"'tcp', {unused_rule})" in rules, rules
     matrix = failed[("test_matrix_is_enforced_between_nodes", "(stack)")]
-    assert f":{forbidden}" in matrix and f":{unused_rule}" in matrix, matrix
+    # The port opened by hand on one node is not reached from the others: their firewalls'
+    # output chains let no undeclared connection leave. The rule removed by hand is missed.
+    assert f":{forbidden}" not in matrix and f":{unused_rule}" in matrix, matrix
     assert "chrony: inactive" in failed[("test_managed_units_are_active", database)]
     assert f"{edited}: changed by hand" in \
         failed[("test_managed_files_are_as_the_last_converge_left_them", other_app)]

@@ -1,13 +1,20 @@
-"""firewall role: nftables default-deny inbound, flows from the model's reachability matrix,
-SSH only from the bastion; and, across nodes, what the matrix forbids is really dropped."""
+"""firewall role: nftables default-deny both ways, flows from the model's reachability matrix
+(into the node's zone and out of it), SSH only from the bastion, the outside only from a zone
+with egress; and, across nodes and to the outside, what the model forbids is really dropped."""
 
+import ipaddress
 import json
+import re
 import shlex
+import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
+
+from egov.model import PACKAGE_CACHE_PORT
 
 pytestmark = pytest.mark.control("SPBE-33-ZONES")
 
@@ -72,25 +79,27 @@ def _zone_addresses(stack, zone):
             for a in stack.derived.attachments[n.name]}
 
 
-def _accepts(host):
-    """The input chain's port rules as {(source set, protocol, port)}."""
+def _accepts(host, chain="input"):
+    """The chain's port rules as {(address set, protocol, port)}: the source set of the input
+    chain's rules, the destination set of the output chain's."""
+    address = "saddr" if chain == "input" else "daddr"
     found = set()
-    for item in _nft_json(host, f"chain inet {TABLE} input"):
+    for item in _nft_json(host, f"chain inet {TABLE} {chain}"):
         rule = item.get("rule")
         if not rule or not any("accept" in e for e in rule["expr"]):
             continue
-        source, proto, port = None, None, None
+        peer, proto, port = None, None, None
         for e in rule["expr"]:
             m = e.get("match")
             if not m or "payload" not in m["left"]:
                 continue
             field = m["left"]["payload"]
-            if field.get("field") == "saddr":
-                source = m["right"]
+            if field.get("field") == address:
+                peer = m["right"]
             elif field.get("field") == "dport":
                 proto, port = field["protocol"], m["right"]
         if port is not None:
-            found.add((source, proto, port))
+            found.add((peer, proto, port))
     return found
 
 
@@ -109,10 +118,10 @@ def test_nftables_enabled_running_and_files(host, name, applied):
         f"{name}: stopping nftables.service would not just delete {TABLE}: {stop}"
 
 
-def test_default_deny_inbound_open_outbound(host, name, applied):
+def test_default_deny_both_ways(host, name, applied):
     chains = {c["chain"]["name"]: c["chain"] for c in _nft_json(host, f"table inet {TABLE}")
               if "chain" in c}
-    for chain, policy in (("input", "drop"), ("forward", "drop"), ("output", "accept")):
+    for chain, policy in (("input", "drop"), ("forward", "drop"), ("output", "drop")):
         got = chains.get(chain, {}).get("policy")
         assert got == policy, f"{name}: nft chain {TABLE}/{chain} policy is {got}, not {policy}"
 
@@ -141,6 +150,20 @@ def test_rules_follow_the_matrix(host, name, node, stack, applied):
         f"{name}: nft input accepts differ from the matrix; missing {missing}, extra {extra}"
 
 
+def test_output_follows_the_matrix(host, name, node, stack, applied):
+    """The node opens connections along the flows out of its zone only; SSH only from the
+    bastion, to every node (the matrix's SSH entries open nothing)."""
+    want = {(f"@zone_{dst}", flow.protocol, flow.port)
+            for dst, flows in stack.derived.matrix[node.zone].items() for flow in flows
+            if (flow.port, flow.protocol) != (SSH, "tcp")}
+    if name == stack.bastion.name:
+        want |= {(f"@zone_{zone.name}", "tcp", SSH) for zone in stack.zones}
+    got = _accepts(host, "output")
+    missing, extra = sorted(want - got, key=str), sorted(got - want, key=str)
+    assert got == want, \
+        f"{name}: nft output accepts differ from the matrix; missing {missing}, extra {extra}"
+
+
 def test_sets_hold_the_right_addresses(host, name, node, stack, applied):
     def elements(set_name):
         s = next(i["set"] for i in _nft_json(host, f"set inet {TABLE} {set_name}") if "set" in i)
@@ -152,6 +175,10 @@ def test_sets_hold_the_right_addresses(host, name, node, stack, applied):
         got = elements(f"zone_{zone.name}")
         assert got == _zone_addresses(stack, zone.name), \
             f"{name}: nft set zone_{zone.name} is {got}"
+    subnets = {f"{e['prefix']['addr']}/{e['prefix']['len']}" if isinstance(e, dict) else e
+               for e in elements("stack_subnets")}
+    assert subnets == {str(zone.subnet) for zone in stack.zones}, \
+        f"{name}: nft set stack_subnets is {subnets}"
 
 
 def _sockets(listing: str):
@@ -284,3 +311,160 @@ def test_matrix_is_enforced_between_nodes(node_hosts, stack, evidence):
              f"{counts['through']} through, {counts['dropped']} dropped; "
              f"{len(failures)} differ from the matrix")
     assert not failures, "firewall matrix violations:\n" + "\n".join(failures)
+
+
+# --- Egress: the outside is reached from a zone with egress only ---------------------------
+
+# Run as root on the node: a UDP datagram and a TCP connection to an address outside the
+# stack. A datagram the node's own firewall drops fails at once with EPERM, whatever lies
+# beyond. A node with no route out at all (a Docker `internal` network) is lent a host route
+# through its zone's router for the probe, so that its firewall, not the missing route, is
+# what answers; the route is removed again before the probe ends.
+EGRESS_PROBE = r"""
+import errno, json, socket, subprocess, sys
+addr, port, router = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def why(exc):
+    return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+lent = subprocess.run(["ip", "route", "get", addr], capture_output=True).returncode != 0
+if lent:
+    subprocess.run(["ip", "route", "add", addr + "/32", "via", router], check=True)
+out = {"route": "lent through " + router if lent else "the node's own"}
+try:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.sendto(b"egov egress probe", (addr, port))
+        out["udp"] = "sent"
+    except OSError as exc:
+        out["udp"] = why(exc)
+    finally:
+        u.close()
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        s.connect((addr, port))
+        out["tcp"] = "open"
+    except ConnectionRefusedError:
+        out["tcp"] = "refused"
+    except OSError as exc:
+        out["tcp"] = "not connected (" + why(exc) + ")"
+    finally:
+        s.close()
+finally:
+    if lent:
+        subprocess.run(["ip", "route", "del", addr + "/32", "via", router])
+print(json.dumps(out))
+"""
+
+# A rule of the output chain that lets a node reach the outside.
+EGRESS_RULE = re.compile(r"^\s*ip daddr != @stack_subnets accept\b", re.M)
+# What may stand in an accept rule of a zone without egress: loopback, replies, ICMP
+# essentials, or a destination set inside the stack.
+INSIDE = re.compile(r'oif "lo"|ct state|icmpv6 type|icmp type|ip daddr @(zone_\S+|stack_subnets) ')
+
+
+def _control_address(stack) -> str:
+    """An IPv4 address of this machine (the control machine) outside every subnet of the
+    stack: the source of its default route, which the nodes reach through their router."""
+    subnets = [zone.subnet for zone in stack.zones]
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: connecting a UDP socket sends nothing
+        address = probe.getsockname()[0]
+    except OSError as exc:
+        pytest.fail(f"the control machine has no default route to take an outside address "
+                    f"from: {exc}")
+    finally:
+        probe.close()
+    if any(ipaddress.ip_address(address) in net for net in subnets) or address.startswith("127."):
+        pytest.fail(f"the control machine's address {address} is not outside the stack")
+    return address
+
+
+@pytest.fixture(scope="session")
+def outside(stack):
+    """(address, port) of a TCP listener on the control machine, outside the stack: a node
+    that reaches it is "open", one that does not times out or is refused by its firewall."""
+    server = socket.create_server((_control_address(stack), 0))
+    server.settimeout(0.5)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[:2]
+    stop.set()
+    thread.join(5)
+    server.close()
+
+
+def test_output_reaches_the_outside_only_with_egress(host, name, node, stack, applied):
+    """The loaded output chain: the outside is accepted for a zone with egress; for a zone
+    without, every accept names loopback, a reply, ICMP or a destination inside the stack."""
+    egress = stack.zone(node.zone).egress
+    with host.sudo():
+        chain = host.check_output(f"nft list chain inet {TABLE} output")
+    assert bool(EGRESS_RULE.search(chain)) == egress, \
+        f"{name}: zone {node.zone} {'has' if egress else 'has no'} egress, yet the output " \
+        f"chain {'lacks' if egress else 'has'} the rule to the outside:\n{chain}"
+    if not egress:
+        loose = [line.strip() for line in chain.splitlines()
+                 if re.search(r"\baccept\b", line) and not INSIDE.search(line)]
+        assert not loose, f"{name}: zone {node.zone} has no egress, yet its output chain " \
+            f"accepts beyond the stack: {loose}"
+
+
+@pytest.mark.slow
+@pytest.mark.control("SPBE-33-ZONES")
+def test_egress_as_the_zone_says(host, name, node, stack, outside, evidence, applied):
+    """A node of a zone without egress cannot open a connection to an address outside the
+    stack (its firewall refuses the packet itself); a node of a zone with egress can (a
+    listener on the control machine answers)."""
+    address, port = outside
+    egress = stack.zone(node.zone).egress
+    router = str(stack.zone(node.zone).router)
+    with host.sudo():
+        res = host.run(f"python3 -c {shlex.quote(EGRESS_PROBE)} {address} {port} {router}")
+    assert res.rc == 0, f"{name}: the egress probe failed: {res.stderr.strip()[-300:]}"
+    got = json.loads(res.stdout)
+    evidence(f"zone {node.zone} ({'egress' if egress else 'no egress'}) to {address}:{port} "
+             f"(route {got['route']}): TCP {got['tcp']}, UDP {got['udp']}")
+    if egress:
+        assert got["udp"] == "sent" and got["tcp"] == "open", \
+            f"{name}: zone {node.zone} has egress, yet {address}:{port} on the control " \
+            f"machine is out of reach (route {got['route']}): TCP {got['tcp']}, UDP " \
+            f"{got['udp']} (does the control machine's own firewall drop it?)"
+    else:
+        assert got["udp"] == "EPERM", \
+            f"{name}: zone {node.zone} has no egress, yet its firewall let a datagram to " \
+            f"{address} leave ({got['udp']}, route {got['route']})"
+        assert got["tcp"] not in ("open", "refused"), \
+            f"{name}: zone {node.zone} has no egress, yet it reached {address}:{port} " \
+            f"({got['tcp']})"
+
+
+@pytest.mark.slow
+def test_a_node_without_egress_installs_through_the_cache(host, name, node, stack, evidence):
+    """Without egress, apt still fetches the package indexes, through the stack's cache."""
+    if stack.zone(node.zone).egress:
+        pytest.skip(f"{name}: zone {node.zone} has egress")
+    caches = stack.derived.package_caches[name]
+    if not caches:
+        pytest.skip(f"stack {stack.name} has no package cache: {name} installs only what "
+                    f"its image carries")
+    proxy = f"http://{caches[0]}:{PACKAGE_CACHE_PORT}"
+    conf = host.file("/etc/apt/apt.conf.d/01egov-package-cache").content_string
+    assert f'Proxy "{proxy}"' in conf, f"{name}: apt does not go through {proxy}: {conf}"
+    with host.sudo():
+        res = host.run("apt-get update --error-on=any")
+    evidence(f"apt-get update through {proxy}: exit {res.rc}")
+    assert res.rc == 0, f"{name}: apt-get update through {proxy} fails: " \
+        f"{(res.stdout + res.stderr).strip()[-500:]}"

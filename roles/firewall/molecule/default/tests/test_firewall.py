@@ -1,6 +1,6 @@
-"""The firewall role alone on a node that is its own bastion, in a one-zone matrix: the
-lab's checks that need no stack (tests/nodes/test_firewall.py), and the rules and sets the
-scenario's matrix asks for, as nftables reports them."""
+"""The firewall role alone on a node that is its own bastion, in a one-zone matrix whose zone
+has egress: the lab's checks that need no stack (tests/nodes/test_firewall.py), and the
+rules and sets the scenario's matrix asks for, both ways, as nftables reports them."""
 
 import pytest
 
@@ -10,7 +10,7 @@ from tests.nodes.test_firewall import (  # noqa: F401 (collected here)
     _accepts,
     _nft_json,
     applied,
-    test_default_deny_inbound_open_outbound,
+    test_default_deny_both_ways,
     test_nftables_enabled_running_and_files,
 )
 
@@ -30,6 +30,18 @@ def test_rules_follow_the_matrix(host, name):
     want = {("@ssh_sources", "tcp", SSH), ("@zone_test", "tcp", 9100)}
     got = _accepts(host)
     assert got == want, f"{name}: nft input accepts {sorted(got, key=str)}, not {want}"
+
+
+@pytest.mark.usefixtures("applied")
+def test_output_follows_the_matrix_and_reaches_the_outside(host, name):
+    # The bastion opens SSH to its zone; the matrix's metrics flow leaves too.
+    want = {("@zone_test", "tcp", SSH), ("@zone_test", "tcp", 9100)}
+    got = _accepts(host, "output")
+    assert got == want, f"{name}: nft output accepts {sorted(got, key=str)}, not {want}"
+    with host.sudo():
+        chain = host.check_output(f"nft list chain inet {TABLE} output")
+    assert "ip daddr != @stack_subnets accept" in chain, \
+        f"{name}: zone test has egress, yet its output chain does not reach the outside"
 
 
 @pytest.mark.usefixtures("applied")
