@@ -1,5 +1,5 @@
 """The firewall's output chain, rendered by Ansible from the role's own variables and the
-inventory a stack generates: a node opens connections only along the flows out of its
+inventory each stack generates: a node opens connections only along the flows out of its
 zone (and, on the bastion, SSH to every node), and to the outside only when its zone has
 egress. On macvlan, a zone without egress is kept in by the firewalls alone: its Docker
 network is never `internal`."""
@@ -28,6 +28,7 @@ EGRESS = re.compile(r"^\s*ip daddr != @stack_subnets accept\b", re.M)
 INSIDE = re.compile(r'oif "lo"|ct state|icmp(v6)? type|daddr @(zone_|stack_subnets)')
 # ip daddr @zone_<zone> <protocol> dport <port> accept: a rule of the output chain
 PORT_RULE = re.compile(r"ip daddr @zone_(\S+) (tcp|udp) dport (\d+) accept")
+STACKS = ["lab", "staging", "prod"]
 
 
 def _render(tmp: Path, stack_name: str) -> dict[str, str]:
@@ -62,8 +63,8 @@ def _render(tmp: Path, stack_name: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def rules(tmp_path_factory) -> dict[str, dict[str, str]]:
-    """stack -> node -> rule file, for the lab and prod."""
-    return {name: _render(tmp_path_factory.mktemp(name), name) for name in ("lab", "prod")}
+    """stack -> node -> rule file, for every stack."""
+    return {name: _render(tmp_path_factory.mktemp(name), name) for name in STACKS}
 
 
 def _chain(text: str, name: str) -> str:
@@ -86,7 +87,7 @@ def _declared(stack, node) -> set[tuple[str, str, int]]:
     return want
 
 
-@pytest.mark.parametrize("stack_name", ["lab", "prod"])
+@pytest.mark.parametrize("stack_name", STACKS)
 def test_output_is_default_deny_with_the_essentials_and_a_drop_counter(rules, stack_name):
     for node, text in rules[stack_name].items():
         out = _chain(text, "output")
@@ -99,7 +100,7 @@ def test_output_is_default_deny_with_the_essentials_and_a_drop_counter(rules, st
         assert text.count("delete table inet egov_filter") == 1, node
 
 
-@pytest.mark.parametrize("stack_name", ["lab", "prod"])
+@pytest.mark.parametrize("stack_name", STACKS)
 def test_exactly_the_declared_flows_leave_each_node(rules, stack_name):
     stack = load_stack(ROOT, stack_name)
     for node in stack.nodes:
@@ -123,7 +124,7 @@ def test_undeclared_connections_do_not_leave(rules):
     assert {r[0] for r in _opened(lab["database"])} == {"mgmt"}
 
 
-@pytest.mark.parametrize("stack_name", ["lab", "prod"])
+@pytest.mark.parametrize("stack_name", STACKS)
 def test_only_zones_with_egress_reach_the_outside(rules, stack_name):
     stack = load_stack(ROOT, stack_name)
     subnets = ", ".join(str(z.subnet) for z in stack.zones)
@@ -143,11 +144,12 @@ def test_only_zones_with_egress_reach_the_outside(rules, stack_name):
 
 
 def test_the_stacks_say_which_zones_have_no_egress():
-    lab, prod = load_stack(ROOT, "lab"), load_stack(ROOT, "prod")
+    lab, staging, prod = (load_stack(ROOT, name) for name in STACKS)
     assert [z.name for z in lab.zones if not z.egress] == ["data"]
-    assert sorted(z.name for z in prod.zones if not z.egress) == ["data", "idm"]
+    for stack in (staging, prod):
+        assert sorted(z.name for z in stack.zones if not z.egress) == ["data", "idm"]
     # every zone of the stacks says it, in the generated inventory the roles read
-    for stack in (lab, prod):
+    for stack in (lab, staging, prod):
         network = yaml.safe_load(inventory.render(stack)["group_vars/all/network.yml"])
         assert {z["name"]: z["egress"] for z in network["egov_zones"]} == \
             {z.name: z.egress for z in stack.zones}
@@ -157,7 +159,7 @@ def test_the_stacks_say_which_zones_have_no_egress():
 def test_only_bridge_networks_are_made_internal():
     """A bridge zone without egress is `internal` (no route out); a macvlan one never is: it
     would lose its parent interface, and the VLAN between hosts with it."""
-    for name in ("lab", "prod"):
+    for name in STACKS:
         stack = load_stack(ROOT, name)
         plan = docker_plan.plan(stack, ROOT, ["ssh-ed25519 AAAA test"])
         drivers = {h.name: h.network_driver for h in stack.docker_hosts}
