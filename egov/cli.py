@@ -16,6 +16,7 @@ from egov import cli_help, i18n
 from egov.i18n import _, ngettext
 from egov.model import Stack, StackError, load_stack
 from egov.paths import project_root
+from egov.training.cli import training_app
 
 
 class _LangAnywhere(TyperGroup):
@@ -522,3 +523,6 @@ def secrets_lock(stack: str = typer.Argument(..., help="a stack that is not the 
     else:
         console.print(_("{file} already holds these secrets: unchanged").format(
             file=outcome.file), highlight=False)
+
+
+app.add_typer(training_app, name="training")
