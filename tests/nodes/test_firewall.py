@@ -165,14 +165,15 @@ def test_output_follows_the_matrix(host, name, node, stack, applied):
 
 
 def test_sets_hold_the_right_addresses(host, name, node, stack, applied):
-    def elements(set_name):
+    def elements(set_name) -> list:
+        # addresses come as strings, prefixes as {"prefix": {"addr", "len"}}
         s = next(i["set"] for i in _nft_json(host, f"set inet {TABLE} {set_name}") if "set" in i)
-        return set(s.get("elem", []))
+        return list(s.get("elem", []))
 
-    assert elements("ssh_sources") == _ssh_sources(stack, node), \
+    assert set(elements("ssh_sources")) == _ssh_sources(stack, node), \
         f"{name}: nft set ssh_sources is {elements('ssh_sources')}"
     for zone in stack.zones:
-        got = elements(f"zone_{zone.name}")
+        got = set(elements(f"zone_{zone.name}"))
         assert got == _zone_addresses(stack, zone.name), \
             f"{name}: nft set zone_{zone.name} is {got}"
     subnets = {f"{e['prefix']['addr']}/{e['prefix']['len']}" if isinstance(e, dict) else e
