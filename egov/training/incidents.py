@@ -251,8 +251,10 @@ def in_node_mounts(lab: Lab, node: str, *argv: str) -> None:
     if pid.returncode != 0 or not pid.stdout.strip().isdigit() or pid.stdout.strip() == "0":
         raise TrainingError(_("{node}: its container is not running ({error})").format(
             node=node, error=pid.stderr.strip()))
-    res = subprocess.run(_as_root_here(["nsenter", "-t", pid.stdout.strip(), "-m", "--",
-                                        *argv]),
+    # The node's paths (-r -w: its root and working folder) and processes (-p: mount reads
+    # /proc/self/mountinfo), not this machine's.
+    res = subprocess.run(_as_root_here(["nsenter", "-t", pid.stdout.strip(), "-m", "-p",
+                                        "-r", "-w", "--", *argv]),
                          capture_output=True, text=True, timeout=60)
     if res.returncode != 0:
         raise TrainingError(_("{node}: {command} failed in its mount namespace ({error}); it "
