@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from egov import cli_help, i18n
-from egov.i18n import _, ngettext
+from egov.i18n import N_, _, ngettext
 from egov.model import Stack, StackError, load_stack
 from egov.paths import project_root
 from egov.training.cli import training_app
@@ -64,10 +65,24 @@ def _main(lang: Annotated[str | None, typer.Option(
     i18n.set_language(lang)
 
 
-def load_or_exit(stack: str, root: Path | None = None) -> Stack:
-    """Load the stack; on bad input print every problem and exit 2 before touching anything."""
+REHEARSAL = typer.Option(False, "--rehearsal",
+                         help="the stack's rehearsal on this machine (egov rehearse)")
+
+
+def load_or_exit(stack: str, root: Path | None = None, rehearsal: bool = False) -> Stack:
+    """Load the stack; on bad input print every problem and exit 2 before touching anything.
+    With `rehearsal`, the rest of the command works on the stack's rehearsal."""
     try:
-        return load_stack(root or project_root(), stack)
+        loaded = load_stack(root or project_root(), stack)
+        if rehearsal:
+            from egov import rehearsal as rh
+            try:
+                rh.load_overlay(root or project_root(), loaded)
+            except rh.RehearsalError as exc:
+                err_console.print("[bold red]" + _("error:") + f"[/] {exc}", highlight=False)
+                raise typer.Exit(EXIT_BAD_INPUT) from None
+            rh.activate(loaded)
+        return loaded
     except StackError as exc:
         err_console.print("[bold red]" + _("error:") + "[/] "
                           + _("stack {stack} is not valid").format(stack=repr(stack)),
@@ -234,21 +249,60 @@ def up(stack: str = typer.Argument(..., help="stack name"),
         raise typer.Exit(EXIT_BAD_INPUT)
     report = _lab_or_exit(lab.up, s, root, do_converge=converge, do_verify=verify,
                           provisioner=provisioner, log=console.print, verbose=verbose)
+    _print_up(report, verbose)
+    console.print("[green]" + _("stack {stack} is up").format(stack=stack) + "[/]")
+
+
+def _print_up(report, verbose: bool, before: dict[str, float] | None = None) -> None:
+    """The recaps, each step's time (`before`: steps of the caller's own) and the verify
+    result of a bring-up; exit 1 when verify failed."""
     # Provisioning runs on this machine alone: its recap would be one line, "localhost".
     _print_run(_("provision"), report.provision, per_node=False)
     _print_run(_("converge"), report.converge, verbose)
-    for step, seconds in report.steps.items():
+    for step, seconds in {**(before or {}), **report.steps}.items():
         console.print(f"  {seconds:6.1f} s  " + _(step), highlight=False)
     if report.verify is not None:
         _print_verify(report.verify)
     if report.verify_ok is False:
         err_console.print("[bold red]" + _("verify failed") + "[/]")
         raise typer.Exit(1)
-    console.print("[green]" + _("stack {stack} is up").format(stack=stack) + "[/]")
+
+
+@app.command()
+def rehearse(stack: str = typer.Argument(..., help="stack name (its Docker hosts are ssh://)"),
+             down: bool = typer.Option(False, "--down", help="remove the rehearsal: the "
+                                       "simulated hosts and everything they hold"),
+             verify: bool = typer.Option(True, help="run the testinfra checks after "
+                                         "converging"),
+             verbose: bool = VERBOSE):
+    """Build the stack exactly as its file says on simulated Docker hosts on this machine
+    (stacks/rehearsal/<stack>.yaml names them), converge it and verify it. The other
+    commands reach it with --rehearsal."""
+    from egov import lab
+    from egov import rehearsal as rh
+    root = project_root()
+    s = load_or_exit(stack, root, rehearsal=True)
+    overlay = rh.load_overlay(root, s)
+    try:
+        if down:
+            rh.hosts_down(s, log=console.print)
+            return
+        engine_started = time.monotonic()
+        lab.engine.ensure_engine(log=console.print)
+        rh.hosts_up(s, root, overlay, log=console.print)
+        hosts_seconds = time.monotonic() - engine_started
+    except rh.RehearsalError as exc:
+        err_console.print("[bold red]" + _("error:") + f"[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT if exc.bad_input else 1) from None
+    report = _lab_or_exit(lab.up, s, root, do_verify=verify, log=console.print,
+                          verbose=verbose)
+    _print_up(report, verbose, {N_("simulated Docker hosts"): hosts_seconds})
+    console.print("[green]" + _("the rehearsal of {stack} is up").format(stack=stack) + "[/]")
 
 
 @app.command()
 def converge(stack: str = typer.Argument(..., help="stack name"),
+             rehearsal: bool = REHEARSAL,
              limit: str = typer.Option(None, help="only these nodes (Ansible --limit)"),
              extra_var: Annotated[list[str] | None, typer.Option(
                  "--extra-var", "-e", help="a role setting for this run, KEY=VALUE "
@@ -257,7 +311,7 @@ def converge(stack: str = typer.Argument(..., help="stack name"),
     """Run site.yml on a stack that is already provisioned."""
     from egov import lab
     root = project_root()
-    s = load_or_exit(stack, root)
+    s = load_or_exit(stack, root, rehearsal=rehearsal)
     for item in extra_var or []:
         if "=" not in item or not item.split("=", 1)[0].isidentifier():
             err_console.print("[bold red]" + _("error:") + "[/] " + _(
@@ -295,6 +349,7 @@ def _print_verify(run) -> None:
 
 @app.command()
 def verify(stack: str = typer.Argument(..., help="stack name"),
+           rehearsal: bool = REHEARSAL,
            workers: Annotated[int | None, typer.Option(
                help="checks run in parallel (1: one after another; default 3, "
                "egov.lab.VERIFY_WORKERS)", show_default=False)] = None,
@@ -305,7 +360,7 @@ def verify(stack: str = typer.Argument(..., help="stack name"),
     evidence (JSON and HTML, by node and by control)."""
     from egov import lab
     root = project_root()
-    s = load_or_exit(stack, root)
+    s = load_or_exit(stack, root, rehearsal=rehearsal)
     run = lab.verify(s, root, workers=workers or lab.VERIFY_WORKERS, report_dir=report_dir)
     _print_verify(run)
     raise typer.Exit(0 if run.ok else 1)
@@ -313,6 +368,7 @@ def verify(stack: str = typer.Argument(..., help="stack name"),
 
 @app.command()
 def audit(stack: str = typer.Argument(..., help="stack name"),
+          rehearsal: bool = REHEARSAL,
           out: Annotated[Path | None, typer.Option(
               "--out", "-o", help="report folder [default: reports/ of the project]")] = None,
           evidence_file: Annotated[Path | None, typer.Option(
@@ -323,7 +379,7 @@ def audit(stack: str = typer.Argument(..., help="stack name"),
     by control. Works offline; says when the evidence is older than the stack definition."""
     from egov.audit import run_audit
     root = project_root()
-    s = load_or_exit(stack, root)
+    s = load_or_exit(stack, root, rehearsal=rehearsal)
     result = run_audit(root, s, out or root / "reports", evidence_file)
     colour = {"current": "green", "stale": "bold red", "missing": "yellow"}[result.freshness]
     console.print(_("evidence:") + f" [{colour}]{i18n.word(result.freshness)}[/]")
@@ -347,12 +403,13 @@ def down(stack: str = typer.Argument(..., help="stack name"),
 
 
 @app.command()
-def status(stack: str = typer.Argument(..., help="stack name")):
+def status(stack: str = typer.Argument(..., help="stack name"),
+           rehearsal: bool = REHEARSAL):
     """Show each node of the stack and its container's state."""
     from rich.table import Table
 
     from egov import lab
-    s = load_or_exit(stack)
+    s = load_or_exit(stack, rehearsal=rehearsal)
     table = Table(title=_("stack {stack}").format(stack=stack))
     for col in (_("node"), _("zone"), _("address"), _("roles"), _("state"), _("status")):
         table.add_column(col)
@@ -366,12 +423,13 @@ def status(stack: str = typer.Argument(..., help="stack name")):
 
 @app.command()
 def backup(stack: str = typer.Argument(..., help="stack name"),
+           rehearsal: bool = REHEARSAL,
            database: Annotated[list[str] | None, typer.Option(
                "--database", "-d", help="only this service database (repeatable)")] = None):
     """Take the stack's dumps now on the backup node (every service database, and the
     directory when the stack has one), wait for them and print the new snapshots."""
     from egov import backup as dumps
-    s = load_or_exit(stack)
+    s = load_or_exit(stack, rehearsal=rehearsal)
     made = _lab_or_exit(dumps.run_backup, s, database, log=console.print)
     for snap in made:
         what = snap.database or ",".join(snap.tags)
@@ -385,6 +443,7 @@ def backup(stack: str = typer.Argument(..., help="stack name"),
 
 @app.command()
 def restore(stack: str = typer.Argument(..., help="stack name"),
+            rehearsal: bool = REHEARSAL,
             target: str = typer.Option("{db}_restored", "--target", "-t",
                                        help="new database to restore into; {db} is the source"),
             database: str = typer.Option(None, "--database", "-d",
@@ -400,7 +459,7 @@ def restore(stack: str = typer.Argument(..., help="stack name"),
     the database node, and print the checksums of its tables. After a node's disk is lost:
     --in-place puts the dumps in place of the live databases, --directory the directory's."""
     from egov import backup as dumps
-    s = load_or_exit(stack)
+    s = load_or_exit(stack, rehearsal=rehearsal)
     if directory:
         d = _lab_or_exit(dumps.restore_directory, s, log=console.print)
         console.print(_("restored the directory on {node} (snapshot {id}, {time}): "

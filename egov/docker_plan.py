@@ -111,6 +111,8 @@ class DockerPlan:
     images: tuple[ImageSpec, ...]
     containers: tuple[ContainerSpec, ...]
     labels: dict[str, str] = field(default_factory=dict)
+    # Docker host name -> its engine's URL (every spec above names its host)
+    hosts: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -126,9 +128,11 @@ def namespaced_sysctls(root: Path) -> dict[str, str]:
             and not key.endswith(".forwarding")}
 
 
-def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
+def plan(stack: Stack, root: Path, admin_keys: list[str],
+         cpu_limit: float | None = None) -> DockerPlan:
     """The Docker objects of a stack. `admin_keys` are the administrators' public keys the
-    nodes accept at first boot (the model's, or the lab's key generated on the machine)."""
+    nodes accept at first boot (the model's, or the lab's key generated on the machine);
+    `cpu_limit` lowers a node's CPU limit to what the engines have (a rehearsal's)."""
     d = stack.derived
     node_images = images.stack_images(stack, root)
     used_hosts = {stack.docker_host(n).name for n in stack.nodes}
@@ -174,7 +178,8 @@ def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
                  "EGOV_ADMIN_KEYS": "\n".join(admin_keys)},
             labels={**stack.labels(), LABEL_NODE: node.name, LABEL_ZONE: node.zone,
                     LABEL_ROLE: ",".join(r.value for r in node.roles)},
-            memory=memory_bytes(node.memory), cpus=node.cpus,
+            memory=memory_bytes(node.memory),
+            cpus=min(node.cpus, cpu_limit) if cpu_limit else node.cpus,
             dns=tuple(d.resolvers[node.name]),
             sysctls=namespaced_sysctls(root),
         ))
@@ -186,4 +191,5 @@ def plan(stack: Stack, root: Path, admin_keys: list[str]) -> DockerPlan:
         for image in images.build_order(root, [
             node_images[n.name] for n in stack.nodes if stack.docker_host(n).name == host]))
     return DockerPlan(stack.name, tuple(networks), tuple(volumes), image_specs,
-                      tuple(containers), stack.labels())
+                      tuple(containers), stack.labels(),
+                      {h.name: h.url for h in stack.docker_hosts if h.name in used_hosts})

@@ -56,7 +56,8 @@ class UpReport:
 
 
 def require_local(stack: Stack) -> None:
-    if not is_local(stack):
+    from egov import rehearsal
+    if not is_local(stack) and not rehearsal.is_rehearsal(stack):
         remote = [h.name for h in stack.docker_hosts if not h.url.startswith("unix://")]
         raise LabError(_("stack {stack} runs on remote Docker hosts ({hosts}): the lab "
                          "provisioner only drives the local engine; use `egov plan` to review "
@@ -83,7 +84,8 @@ def prepare(stack: Stack, root: Path, log=print) -> Path:
     engine.ensure_engine(log=log)
     images.build_base_image(root, log=log)
     keys = access.admin_keys(stack, generate=True)
-    plan = docker_plan.plan(stack, root, keys)
+    from egov import rehearsal
+    plan = docker_plan.plan(stack, root, keys, cpu_limit=rehearsal.cpu_limit(stack))
     for image in images.stack_builds(stack, root):
         images.write_context(image)
     folder = state_dir(stack.name)
@@ -99,7 +101,8 @@ def prepare(stack: Stack, root: Path, log=print) -> Path:
 def provision(stack: Stack, root: Path, plan_file: Path, show: bool = True) -> RunResult:
     res = run_playbook(root, "provision.yml",
                        extra_vars=[f"@{plan_file}",
-                                   f"lab_docker__ssh_dir={access.ssh_dir(stack)}"],
+                                   f"lab_docker__ssh_dir={access.ssh_dir(stack)}",
+                                   f"lab_docker__image_dir={state_dir(stack.name) / 'images'}"],
                        log_dir=state_dir(stack.name) / "logs",
                        progress_label=_("provision"), show=show)
     if not res.ok:
@@ -248,8 +251,9 @@ def up(stack: Stack, root: Path, *, do_converge: bool = True, do_verify: bool = 
        show: bool = True, provisioner: str = "ansible", log=print) -> UpReport:
     """Provision (the lab provisioner, or Pulumi through the Automation API), converge,
     verify. Stacks on remote Docker hosts are provisioned by Pulumi only."""
+    from egov import rehearsal
     report = UpReport(stack.name)
-    if provisioner == "pulumi" or not is_local(stack):
+    if provisioner == "pulumi" or not (is_local(stack) or rehearsal.is_rehearsal(stack)):
         from egov.pulumi_up import PulumiUpError, pulumi_cli, pulumi_up
         try:
             pulumi_cli()  # before anything is written: a clear error where there is no CLI
@@ -321,9 +325,10 @@ def status(stack: Stack) -> list[dict]:
     rows = []
     present = {}
     if engine.engine_answers():
-        out = subprocess.run(
-            ["docker", "ps", "-a", "--filter", f"label={LABEL_STACK}={stack.name}",
-             "--format", "{{json .}}"], capture_output=True, text=True, check=True).stdout
+        out = "".join(subprocess.run(
+            ["docker", "-H", host.url, "ps", "-a", "--filter",
+             f"label={LABEL_STACK}={stack.name}", "--format", "{{json .}}"],
+            capture_output=True, text=True, check=True).stdout for host in stack.docker_hosts)
         for line in out.splitlines():
             row = json.loads(line)
             labels = dict(kv.split("=", 1) for kv in row.get("Labels", "").split(",") if "=" in kv)

@@ -36,11 +36,12 @@ def role_vars(role: str, root: Path = PACKAGE_ROOT) -> dict:
 
 def state_root() -> Path:
     """Generated secrets and machine-local state: $EGOV_STATE_DIR, else
-    ~/.local/state/egov. Never inside the project tree."""
-    base = os.environ.get("EGOV_STATE_DIR") or os.path.join(
+    ~/.local/state/egov. Never inside the project tree. A rehearsal (EGOV_REHEARSAL) keeps
+    its state in a folder of its own there, apart from the stack's real state."""
+    base = Path(os.environ.get("EGOV_STATE_DIR") or os.path.join(
         os.path.expanduser("~"), ".local", "state", "egov"
-    )
-    return Path(base)
+    ))
+    return base / "rehearsal" if os.environ.get("EGOV_REHEARSAL") else base
 
 
 def state_dir(stack: str) -> Path:

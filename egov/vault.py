@@ -37,6 +37,10 @@ def uses_vault(stack: Stack) -> bool:
 
 
 def vault_file(root: Path, stack: str) -> Path:
+    """The stack's vault in the repository; a rehearsal's is its own, in its state."""
+    from egov import rehearsal
+    if rehearsal.is_rehearsal(stack):
+        return rehearsal.vault_file(stack)
     return root / "stacks" / "secrets" / f"{stack}.vault.yml"
 
 

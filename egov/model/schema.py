@@ -318,7 +318,11 @@ class Stack(_Model):
         home address as the bastion reaches it (every other node is reached through it)."""
         node = self.node(node) if isinstance(node, str) else node
         if Role.bastion in node.roles:
-            return str(self.docker_host(node).public_address), self.access.bastion_port
+            host = self.docker_host(node)
+            if host.network_driver == "macvlan":
+                # Docker publishes no port on macvlan: the bastion's own address, routed.
+                return self.derived.address[node.name], self.access.bastion_port
+            return str(host.public_address), self.access.bastion_port
         return self.derived.address[node.name], 22
 
     def ssh_path(self, node: Node | str) -> list[str]:
