@@ -248,6 +248,22 @@ def _exists(kind: str, name: str) -> bool:
     return _docker(kind, "inspect", name, check=False).returncode == 0
 
 
+def upstream_resolvers() -> list[str]:
+    """This machine's name servers that a container can reach (not loopback ones): the
+    simulated outside's, which the hosts' engines forward their nodes' lookups to."""
+    found = []
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                address = ipaddress.ip_address(parts[1].split("%")[0])
+                if not address.is_loopback:
+                    found.append(str(address))
+    except (OSError, ValueError):
+        pass
+    return found
+
+
 def _labels(stack: Stack) -> list[str]:
     return ["--label", f"{LABEL}={stack.name}"]
 
@@ -295,6 +311,7 @@ def hosts_up(stack: Stack, root: Path, overlay: Overlay, log=print) -> None:
                 "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "-v", f"{volume}:/var/lib/docker",
                 "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
                 "--stop-signal", "SIGRTMIN+3",
+                *[arg for dns in upstream_resolvers() for arg in ("--dns", dns)],
                 "--network", hosts_net, "--ip", str(overlay.hosts[host.name].address),
                 "-e", "EGOV_TRUNK=" + " ".join(f"{a}={n}" for _t, a, n in pairs),
                 "-e", f"EGOV_HOST_USER={user}",
