@@ -250,7 +250,9 @@ def _exists(kind: str, name: str) -> bool:
 
 def upstream_resolvers() -> list[str]:
     """This machine's name servers that a container can reach (not loopback ones): the
-    simulated outside's, which the hosts' engines forward their nodes' lookups to."""
+    simulated outside's, which the hosts' engines forward their nodes' lookups to (a host
+    container's own resolv.conf names only its engine's 127.0.0.11, which a nested engine
+    cannot use)."""
     found = []
     try:
         for line in Path("/etc/resolv.conf").read_text().splitlines():
@@ -311,10 +313,10 @@ def hosts_up(stack: Stack, root: Path, overlay: Overlay, log=print) -> None:
                 "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "-v", f"{volume}:/var/lib/docker",
                 "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
                 "--stop-signal", "SIGRTMIN+3",
-                *[arg for dns in upstream_resolvers() for arg in ("--dns", dns)],
                 "--network", hosts_net, "--ip", str(overlay.hosts[host.name].address),
                 "-e", "EGOV_TRUNK=" + " ".join(f"{a}={n}" for _t, a, n in pairs),
                 "-e", f"EGOV_HOST_USER={user}",
+                "-e", "EGOV_HOST_DNS=" + " ".join(upstream_resolvers()),
                 "-e", "EGOV_HOST_KEYS=" + key.with_suffix(".pub").read_text().strip(),
                 tag)
         for t, address, _parent in pairs:
