@@ -163,14 +163,21 @@ def _services(stack: Stack) -> dict:
     }
 
 
-def machine_vars(stack: Stack) -> dict[str, str]:
+def machine_vars(stack: Stack) -> dict:
     """The inventory's machine-dependent variables, resolved on this machine. egov hands
     them to its runs as extra vars: Ansible templates connection variables again for every
     task on every node, and the inventory's lookups cost about 20 ms of controller time per
     task and node on a 2-core machine. A run by hand resolves the same values from the
     inventory."""
-    return {"egov_state_dir": str(state_dir(stack.name)),
-            "ansible_ssh_common_args": f"-F {ssh_config(stack)}"}
+    out = {"egov_state_dir": str(state_dir(stack.name)),
+           "ansible_ssh_common_args": f"-F {ssh_config(stack)}"}
+    from egov import rehearsal
+    if rehearsal.is_rehearsal(stack):
+        # The rehearsal's administrator key, made on this machine, beside the stack's own
+        # (the committed inventory names only those): without it the base role would take
+        # the rehearsal's key off every node at the first converge.
+        out["egov_admin_key_files"] = [f"{state_dir(stack.name)}/ssh/id_ed25519.pub"]
+    return out
 
 
 def write(stack: Stack, root: Path) -> Path:

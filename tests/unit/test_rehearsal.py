@@ -85,3 +85,13 @@ def test_a_rehearsal_keeps_its_state_and_key_apart(monkeypatch, tmp_path, prod):
     monkeypatch.setenv(rehearsal.ENV, "prod")
     assert state_root() == tmp_path / "rehearsal"
     assert access.own_key(prod), "the rehearsal's nodes must accept a key made here"
+
+
+def test_a_rehearsal_converge_keeps_the_key_made_here_on_the_nodes(monkeypatch, tmp_path, prod):
+    from egov import inventory
+    monkeypatch.setenv("EGOV_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv(rehearsal.ENV, raising=False)
+    assert "egov_admin_key_files" not in inventory.machine_vars(prod)
+    monkeypatch.setenv(rehearsal.ENV, "prod")
+    assert inventory.machine_vars(prod)["egov_admin_key_files"] == [
+        f"{tmp_path}/rehearsal/prod/ssh/id_ed25519.pub"]
