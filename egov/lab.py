@@ -325,10 +325,12 @@ def status(stack: Stack) -> list[dict]:
     rows = []
     present = {}
     if engine.engine_answers():
+        # Each Docker host over its own connection; one that does not answer shows its
+        # nodes as absent rather than stopping the table.
         out = "".join(subprocess.run(
             ["docker", "-H", host.url, "ps", "-a", "--filter",
              f"label={LABEL_STACK}={stack.name}", "--format", "{{json .}}"],
-            capture_output=True, text=True, check=True).stdout for host in stack.docker_hosts)
+            capture_output=True, text=True, timeout=60).stdout for host in stack.docker_hosts)
         for line in out.splitlines():
             row = json.loads(line)
             labels = dict(kv.split("=", 1) for kv in row.get("Labels", "").split(",") if "=" in kv)
