@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -34,6 +35,23 @@ def egov(*args: str, root: Path = PACKAGE_ROOT, env: dict | None = None,
     return subprocess.run([*EGOV, *args], cwd=root, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "COLUMNS": "200",
                                                 "LC_ALL": "C.UTF-8", **(env or {})})
+
+
+# What a throwaway copy of the project needs to bring up, converge and verify a stack.
+PROJECT_FILES = ("Pulumi.yaml", "ansible.cfg", "site.yml", "provision.yml", "teardown.yml",
+                 "roles", "plugins", "templates", "stacks", "inventory", "apps", "tests",
+                 "infra")
+
+
+def copy_project(source: Path, root: Path) -> Path:
+    """Copy the project's PROJECT_FILES from `source` into `root`; returns `root`."""
+    for item in PROJECT_FILES:
+        src = source / item
+        if src.is_dir():
+            shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, root / item)
+    return root
 
 
 def labelled_objects() -> dict[str, list[str]]:

@@ -8,7 +8,6 @@ taken down."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import ssl
 
@@ -20,25 +19,17 @@ from egov.onboarding import DEFAULT_ARTIFACT
 from egov.paths import state_dir
 
 from .browser import Browser, tls_context
-from .conftest import egov
+from .conftest import copy_project, egov
 from .test_services import password
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 
 NEW = "pengaduan"
-COPIED = ("Pulumi.yaml", "ansible.cfg", "site.yml", "provision.yml", "teardown.yml", "roles",
-          "plugins", "templates", "stacks", "inventory", "apps", "tests", "infra")
 
 
 @pytest.fixture(scope="module")
 def onboarded(lab, tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    for item in COPIED:
-        src = lab.root / item
-        if src.is_dir():
-            shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, root / item)
+    root = copy_project(lab.root, tmp_path_factory.mktemp("project"))
     env = {"EGOV_ROOT": str(root)}
     res = egov("service", "new", NEW, "--relation", "G2C", "--title", "Layanan Pengaduan Warga",
                "--agency", "Inspektorat Kota Bengkulu", root=root, env=env)

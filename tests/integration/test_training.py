@@ -8,8 +8,6 @@ service) change a throwaway copy of the project."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from egov import evidence
@@ -17,8 +15,7 @@ from egov.training.base import Lab
 from egov.training.course import COURSE, by_number
 from egov.training.progress import Progress, clear_active, folder, load_active
 
-from .conftest import egov
-from .test_onboarding_lab import COPIED
+from .conftest import copy_project, egov
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 
@@ -47,13 +44,7 @@ SYMPTOMS = {
 @pytest.fixture(scope="module")
 def project(lab, tmp_path_factory):
     """A throwaway copy of the project: the exercises that change the stack file change it."""
-    root = tmp_path_factory.mktemp("training-project")
-    for item in COPIED:
-        src = lab.root / item
-        if src.is_dir():
-            shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, root / item)
+    root = copy_project(lab.root, tmp_path_factory.mktemp("training-project"))
     # No record of an earlier run, and no exercise left in progress.
     Progress.load("lab", TRAINEE).file.unlink(missing_ok=True)
     clear_active("lab")
